@@ -1,0 +1,11 @@
+//! The `berth` command line: one binary for the CLI, the daemon and the
+//! per-container monitor.
+#![forbid(unsafe_code)]
+
+mod cli;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    cli::main()
+}

@@ -1,0 +1,2 @@
+//! OCI content store, image references, registry client and layer snapshots.
+#![forbid(unsafe_code)]

@@ -1,0 +1,3 @@
+//! End-to-end tests: the real `berth` binary against real files, containers and networks.
+
+mod cli;
