@@ -19,8 +19,21 @@ pub mod exit {
 #[derive(Debug, Parser)]
 #[command(name = "berth", version, about, propagate_version = true)]
 pub struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
     #[command(subcommand)]
     command: Command,
+}
+
+/// Options every command accepts, before or after its name.
+#[derive(Debug, Clone, clap::Args)]
+pub struct GlobalArgs {
+    /// Directory where berth keeps its state (images, containers, networks, volumes).
+    #[arg(long, global = true, env = "BERTH_ROOT", default_value = "/var/lib/berth")]
+    pub root: std::path::PathBuf,
+    /// Directory for run-time files (daemon socket, pid files); cleared by a reboot.
+    #[arg(long, global = true, env = "BERTH_RUN_DIR", default_value = "/run/berth")]
+    pub run_dir: std::path::PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
