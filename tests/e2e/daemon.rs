@@ -337,3 +337,37 @@ fn api_responses_match_the_openapi_document() {
         (!env.socket.exists()).then_some(())
     });
 }
+
+#[test]
+fn concurrent_first_commands_share_one_daemon() {
+    let env = TestEnv::new("daemon-concurrent-start");
+    let mut children: Vec<_> = (0..4)
+        .map(|_| {
+            env.command()
+                .args(["info", "--format", "json"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let pids: Vec<Value> = children
+        .drain(..)
+        .map(|c| {
+            let out = c.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            serde_json::from_slice::<Value>(&out.stdout).unwrap()["pid"].clone()
+        })
+        .collect();
+    let pid = env.daemon_pid().expect("a daemon runs");
+    assert_eq!(pids, vec![Value::from(pid); 4]);
+    // Only the winner of the race ever served: one `daemon start` event.
+    assert_eq!(
+        summary(&daemon_events(&env)),
+        [("start".to_string(), pid.to_string())]
+    );
+}
