@@ -57,6 +57,14 @@ fn first_command_starts_a_daemon_and_the_next_one_reuses_it() {
 
     let again = env.run_json(&["info"]);
     assert_eq!(again["pid"], pid, "the second command reused the daemon");
+    let human = env.run_ok(&["info"]);
+    assert!(
+        human
+            .lines()
+            .any(|l| l == format!("Pid:             {pid}")),
+        "{human}"
+    );
+    assert!(human.lines().any(|l| l == "Containers:      0"), "{human}");
     assert_eq!(env.daemon_pid(), Some(pid));
     // One daemon started, so one `daemon start` event.
     assert_eq!(

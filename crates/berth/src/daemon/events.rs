@@ -31,7 +31,11 @@ pub async fn events(
         since: parse(query.since)?,
         until: parse(query.until)?,
     };
-    let sub = state.engine.events(filter)?;
+    // Replaying the journal reads files: keep it off the async workers.
+    let engine = state.engine.clone();
+    let sub = tokio::task::spawn_blocking(move || engine.events(filter))
+        .await
+        .map_err(|e| ApiError::internal(format!("events task failed: {e}")))??;
     let stream = futures::stream::unfold(
         Feed {
             sub,
