@@ -10,6 +10,9 @@ use super::{Client, ClientError};
 /// How long the CLI waits for a daemon it started to answer.
 const START_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// Size above which `daemon.log` is renamed to `daemon.log.1` before a new daemon starts.
+const LOG_ROTATE_BYTES: u64 = 8 * 1024 * 1024;
+
 /// Returns a client of the daemon on `socket`, first starting `berth daemon` in the
 /// background (its own session, output to `<root>/daemon.log`, the same root, run
 /// dir and socket) when nothing answers there.
@@ -71,6 +74,11 @@ fn spawn_daemon(
         move |source| ClientError::Spawn { op, path, source }
     };
     std::fs::create_dir_all(root).map_err(spawn_err("create directory", root))?;
+    // Keep the log bounded: each new daemon starts a fresh file once it is big.
+    if std::fs::metadata(log).is_ok_and(|m| m.len() > LOG_ROTATE_BYTES) {
+        let old = log.with_extension("log.1");
+        std::fs::rename(log, &old).map_err(spawn_err("rotate log to", &old))?;
+    }
     let out = OpenOptions::new()
         .create(true)
         .append(true)

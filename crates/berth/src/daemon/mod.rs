@@ -8,6 +8,7 @@
 
 mod error;
 mod events;
+mod peer;
 mod pidfile;
 mod routes;
 mod system;
@@ -167,7 +168,8 @@ async fn serve(opts: DaemonOptions) -> Result<(), DaemonError> {
     };
     let stop_requested = state.stop_requested.clone();
     let mut server_done = shutdown_rx.clone();
-    let server = axum::serve(listener, routes::router(state)).with_graceful_shutdown(async move {
+    let app = routes::router(state).into_make_service_with_connect_info::<peer::Peer>();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         let _ = server_done.wait_for(|stop| *stop).await;
     });
     let mut server = tokio::spawn(async move { server.await });

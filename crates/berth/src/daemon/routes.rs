@@ -3,12 +3,14 @@
 //! the routes still to come, is in [`crate::api::paths`].
 
 use axum::Router;
+use axum::middleware;
 use axum::routing::{get, post};
 
-use super::{AppState, error, events, system};
+use super::{AppState, error, events, peer, system};
 use crate::api::paths;
 
-/// Every route of the API.
+/// Every route of the API. Serve it with `into_make_service_with_connect_info::<Peer>()`
+/// (the request log needs the caller's credentials).
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route(paths::VERSION, get(system::version))
@@ -16,5 +18,6 @@ pub fn router(state: AppState) -> Router {
         .route(paths::EVENTS, get(events::events))
         .route(paths::SHUTDOWN, post(system::shutdown))
         .fallback(error::not_found)
+        .layer(middleware::from_fn(peer::log_requests))
         .with_state(state)
 }
