@@ -208,6 +208,33 @@ fn socket_has_mode_0660_and_group_root() {
 }
 
 #[test]
+fn group_option_chooses_the_socket_group() {
+    berth_tests::require_root("giving the socket to another group needs root");
+    let env = TestEnv::new("daemon-socket-group");
+    let (pid, _stdout) = env.spawn(&["daemon", "--group", "nogroup"]);
+    eventually("the daemon's socket", WAIT, || {
+        env.socket.exists().then_some(())
+    });
+    let meta = std::fs::metadata(&env.socket).unwrap();
+    assert_eq!(meta.gid(), 65534, "Debian's nogroup");
+    assert_eq!(meta.permissions().mode() & 0o7777, 0o660);
+    env.run_ok(&["daemon", "stop"]);
+    assert_eq!(
+        env.wait_spawned(pid, WAIT),
+        Some(0),
+        "foreground daemon exits 0"
+    );
+
+    let out = env.run(&["daemon", "--group", "no-such-group-berth"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("unknown group \"no-such-group-berth\""),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
 fn host_option_chooses_the_socket() {
     let env = TestEnv::new("daemon-host");
     let socket = env.dir().join("custom.sock");

@@ -28,3 +28,45 @@ pub const INFO: &str = "/v1/info";
 pub const EVENTS: &str = "/v1/events";
 /// `POST`: stop the daemon.
 pub const SHUTDOWN: &str = "/v1/shutdown";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every route `daemon::routes::router` serves, as `(method, path)`: keep the two
+    /// in step, so that each route is documented in `schemas/api.openapi.yaml`.
+    const ALL: &[(&str, &str)] = &[
+        ("get", VERSION),
+        ("get", INFO),
+        ("get", EVENTS),
+        ("post", SHUTDOWN),
+    ];
+
+    /// A text-level drift check (the e2e tests validate real responses against the
+    /// document's schemas): each route appears as a path key with its method below it.
+    #[test]
+    fn every_route_is_documented_in_the_openapi_file() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../schemas/api.openapi.yaml"
+        );
+        let text = std::fs::read_to_string(path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        for (method, route) in ALL {
+            let at = lines
+                .iter()
+                .position(|l| *l == format!("  {route}:"))
+                .unwrap_or_else(|| panic!("{route} is not a path in {path}"));
+            let ops: Vec<&str> = lines[at + 1..]
+                .iter()
+                .take_while(|l| l.starts_with("    ") || l.is_empty())
+                .filter(|l| !l.starts_with("     "))
+                .map(|l| l.trim().trim_end_matches(':'))
+                .collect();
+            assert!(
+                ops.contains(method),
+                "{method} {route} is not documented: {ops:?}"
+            );
+        }
+    }
+}

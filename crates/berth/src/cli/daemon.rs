@@ -18,6 +18,9 @@ pub struct DaemonArgs {
     /// starts a daemon by itself).
     #[arg(long, hide = true)]
     background: bool,
+    /// Group (name or gid) given access to the socket [default: root, when possible].
+    #[arg(long, value_name = "GROUP")]
+    group: Option<String>,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -46,6 +49,7 @@ pub fn run(global: &GlobalArgs, args: &DaemonArgs) -> ExitCode {
         run_dir: global.run_dir.clone(),
         socket,
         background: args.background,
+        group: args.group.clone(),
     };
     match daemon::run(opts) {
         Ok(()) => ExitCode::SUCCESS,

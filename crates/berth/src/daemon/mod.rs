@@ -44,6 +44,9 @@ pub struct DaemonOptions {
     pub socket: PathBuf,
     /// Detach from the terminal's session (set by the CLI's auto-start).
     pub background: bool,
+    /// The socket's group (name or gid). `None`: group root when the daemon may
+    /// give it away, else the daemon's own group.
+    pub group: Option<String>,
 }
 
 /// Why the daemon could not start or stopped with an error.
@@ -75,6 +78,9 @@ pub enum DaemonError {
     /// The engine could not be opened.
     #[error(transparent)]
     Engine(EngineError),
+    /// `--group` names no group.
+    #[error("unknown group {0:?}")]
+    UnknownGroup(String),
     /// The async runtime or a signal handler could not be set up.
     #[error("cannot set up the daemon's runtime: {0}")]
     Runtime(#[source] io::Error),
@@ -155,7 +161,11 @@ async fn serve(opts: DaemonOptions) -> Result<(), DaemonError> {
         root: opts.root.clone(),
         run_dir: opts.run_dir.clone(),
     })?;
-    let listener = bind(&opts.socket)?;
+    let gid = match &opts.group {
+        Some(group) => Some(resolve_group(group)?),
+        None => None,
+    };
+    let listener = bind(&opts.socket, gid)?;
     let mut sigterm = signal(SignalKind::terminate()).map_err(DaemonError::Runtime)?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(DaemonError::Runtime)?;
 
@@ -227,9 +237,25 @@ fn emit(engine: &Engine, event: Event) {
     }
 }
 
-/// Binds the API socket with mode 0660 and group root, replacing a stale socket
-/// file but never one a live daemon answers on.
-fn bind(socket: &Path) -> Result<UnixListener, DaemonError> {
+/// A group name or number as a gid.
+fn resolve_group(group: &str) -> Result<u32, DaemonError> {
+    if let Ok(gid) = group.parse() {
+        return Ok(gid);
+    }
+    match nix::unistd::Group::from_name(group) {
+        Ok(Some(g)) => Ok(g.gid.as_raw()),
+        Ok(None) => Err(DaemonError::UnknownGroup(group.to_string())),
+        Err(e) => Err(DaemonError::Io {
+            op: "look up group in",
+            path: PathBuf::from("/etc/group"),
+            source: io::Error::from(e),
+        }),
+    }
+}
+
+/// Binds the API socket with mode 0660 and group `gid` (root by default, as far
+/// as allowed), replacing a stale socket file but never one a live daemon answers on.
+fn bind(socket: &Path, gid: Option<u32>) -> Result<UnixListener, DaemonError> {
     let io = |op| {
         let path = socket.to_path_buf();
         move |source| DaemonError::Io { op, path, source }
@@ -250,9 +276,14 @@ fn bind(socket: &Path) -> Result<UnixListener, DaemonError> {
     let listener = UnixListener::bind(socket).map_err(io("bind"))?;
     std::fs::set_permissions(socket, std::fs::Permissions::from_mode(SOCKET_MODE))
         .map_err(io("set mode of"))?;
-    if let Err(e) = std::os::unix::fs::chown(socket, None, Some(0)) {
-        // Without root this fails; the socket then keeps the daemon's own group.
-        tracing::warn!("cannot give {} to group root: {e}", socket.display());
+    match gid {
+        Some(gid) => std::os::unix::fs::chown(socket, None, Some(gid)).map_err(io("chown"))?,
+        None => {
+            if let Err(e) = std::os::unix::fs::chown(socket, None, Some(0)) {
+                // Without root this fails; the socket then keeps the daemon's own group.
+                tracing::warn!("cannot give {} to group root: {e}", socket.display());
+            }
+        }
     }
     Ok(listener)
 }

@@ -1,6 +1,7 @@
 //! The route table. Handlers live in one file per resource and only translate
 //! requests into [`Engine`](berth_engine::Engine) calls; the full layout, including
-//! the routes still to come, is in [`crate::api::paths`].
+//! the routes still to come, is in [`crate::api::paths`]. A new route is added there
+//! (with its test's list of routes) and documented in `schemas/api.openapi.yaml`.
 
 use axum::Router;
 use axum::middleware;
