@@ -135,6 +135,8 @@ impl Store {
                 }
             }
         }
+        // Make the kind directories themselves durable before documents go in them.
+        sync_dir(&dir)?;
         Ok(Store {
             dir,
             tmp_counter: AtomicU64::new(0),
