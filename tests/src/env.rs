@@ -33,7 +33,10 @@ pub struct TestEnv {
     pub socket: PathBuf,
     steps: Mutex<String>,
     children: Mutex<Vec<Child>>,
-    daemons: Mutex<Vec<u32>>,
+    /// Pids of daemons seen, with the root each one serves.
+    daemons: Mutex<Vec<(u32, PathBuf)>>,
+    /// Every (root, run dir) a command of this env used.
+    places: Mutex<Vec<(PathBuf, PathBuf)>>,
 }
 
 impl TestEnv {
@@ -55,6 +58,7 @@ impl TestEnv {
             steps: Mutex::new(String::new()),
             children: Mutex::new(Vec::new()),
             daemons: Mutex::new(Vec::new()),
+            places: Mutex::new(Vec::new()),
         }
     }
 
@@ -72,6 +76,12 @@ impl TestEnv {
     /// A `berth` command with another `--root` and `--run-dir` (for tests of several
     /// daemons); daemons it starts are stopped on drop like this env's own.
     pub fn command_at(&self, root: &Path, run_dir: &Path) -> Command {
+        let mut places = self.places.lock().unwrap_or_else(|p| p.into_inner());
+        let place = (root.to_path_buf(), run_dir.to_path_buf());
+        if !places.contains(&place) {
+            places.push(place);
+        }
+        drop(places);
         let mut cmd = Command::new(crate::berth_bin());
         cmd.arg("--root")
             .arg(root)
@@ -183,19 +193,32 @@ impl TestEnv {
         }
     }
 
-    /// The pid in the daemon's pid file, if there is one.
+    /// The pid in this env's daemon pid file, if there is one.
     pub fn daemon_pid(&self) -> Option<u32> {
-        let text = std::fs::read_to_string(self.run_dir.join("berth.pid")).ok()?;
-        let pid = text.trim().parse().ok()?;
-        self.daemons
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(pid);
+        let pid = read_pid(&self.run_dir)?;
+        self.remember(pid, &self.root);
         Some(pid)
     }
 
+    fn remember(&self, pid: u32, root: &Path) {
+        let mut daemons = self.daemons.lock().unwrap_or_else(|p| p.into_inner());
+        if !daemons.iter().any(|(p, _)| *p == pid) {
+            daemons.push((pid, root.to_path_buf()));
+        }
+    }
+
+    /// Notes the daemons now running in every place this env's commands used.
     fn note_daemon(&self) {
-        let _ = self.daemon_pid();
+        let places = self
+            .places
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        for (root, run_dir) in places {
+            if let Some(pid) = read_pid(&run_dir) {
+                self.remember(pid, &root);
+            }
+        }
     }
 
     /// The daemon's log (`<root>/daemon.log`), empty when there is none.
@@ -244,17 +267,19 @@ impl Drop for TestEnv {
             let _ = child.wait();
         }
         self.note_daemon();
-        let mut pids = self
+        let daemons = self
             .daemons
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
-        pids.sort_unstable();
-        pids.dedup();
-        for pid in pids.iter().copied().filter(|&p| process::alive(p)) {
-            // Only a berth daemon of this env: its command line names our root.
+        for (pid, root) in daemons {
+            if !process::alive(pid) {
+                continue;
+            }
+            // Only a berth daemon of this env: its command line names its root
+            // (a foreground daemon started by `spawn` is killed with the children).
             let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            let root = self.root.as_os_str().as_encoded_bytes();
+            let root = root.as_os_str().as_encoded_bytes();
             if !cmdline.windows(root.len()).any(|w| w == root) {
                 continue;
             }
@@ -268,4 +293,12 @@ impl Drop for TestEnv {
             self.keep_artifacts();
         }
     }
+}
+
+fn read_pid(run_dir: &Path) -> Option<u32> {
+    std::fs::read_to_string(run_dir.join("berth.pid"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
