@@ -221,6 +221,16 @@ impl TestEnv {
         }
     }
 
+    /// Every recorded event up to now (`berth events --since 0 --until 0s`), oldest first.
+    pub fn events(&self) -> Vec<serde_json::Value> {
+        let out = self.run_ok(&[
+            "events", "--since", "0", "--until", "0s", "--format", "json",
+        ]);
+        out.lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("event {l:?}: {e}")))
+            .collect()
+    }
+
     /// The daemon's log (`<root>/daemon.log`), empty when there is none.
     pub fn daemon_log(&self) -> String {
         std::fs::read_to_string(self.root.join("daemon.log")).unwrap_or_default()
