@@ -13,13 +13,9 @@ use serde_json::Value;
 const WAIT: Duration = Duration::from_secs(20);
 
 fn daemon_events(env: &TestEnv) -> Vec<Value> {
-    let out = env.run_ok(&[
-        "events", "--since", "0", "--until", "0s", "--format", "json",
-    ]);
-    out.lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .filter(|e| e["type"] == "daemon")
-        .collect()
+    let mut events = env.events();
+    events.retain(|e| e["type"] == "daemon");
+    events
 }
 
 fn summary(events: &[Value]) -> Vec<(String, String)> {
