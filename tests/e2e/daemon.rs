@@ -149,7 +149,7 @@ fn after_kill_9_the_next_command_starts_a_new_daemon_with_state_intact() {
 }
 
 #[test]
-fn sigterm_stops_the_daemon_cleanly() {
+fn sigterm_and_sigint_stop_the_daemon_cleanly() {
     let env = TestEnv::new("daemon-sigterm");
     env.run_ok(&["version"]);
     let pid = env.daemon_pid().unwrap();
@@ -170,6 +170,15 @@ fn sigterm_stops_the_daemon_cleanly() {
         ]
     );
     assert_eq!(events[1]["attributes"]["reason"], "SIGTERM");
+
+    // Ctrl-C of a foreground daemon (SIGINT) is a clean stop too.
+    process::signal(next, Signal::SIGINT);
+    assert!(process::wait_dead(next, WAIT));
+    assert!(!env.socket.exists(), "socket removed");
+    let events = daemon_events(&env);
+    let last_stop = events.iter().rev().find(|e| e["action"] == "stop").unwrap();
+    assert_eq!(last_stop["id"], next.to_string());
+    assert_eq!(last_stop["attributes"]["reason"], "SIGINT");
 }
 
 #[test]

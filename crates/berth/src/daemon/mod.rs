@@ -165,9 +165,9 @@ async fn serve(opts: DaemonOptions) -> Result<(), DaemonError> {
         Some(group) => Some(resolve_group(group)?),
         None => None,
     };
-    let listener = bind(&opts.socket, gid)?;
     let mut sigterm = signal(SignalKind::terminate()).map_err(DaemonError::Runtime)?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(DaemonError::Runtime)?;
+    let listener = bind(&opts.socket, gid)?;
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let state = AppState {
