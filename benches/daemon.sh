@@ -26,8 +26,15 @@ for _ in 1 2 3 4 5 6 7 8 9 10; do "$berth" "${opts[@]}" info >/dev/null; done
 sleep 2
 echo "daemon idle after 11 requests: $(grep -E 'VmRSS' /proc/"$pid"/status) ($(grep -E 'Threads' /proc/"$pid"/status | tr -s '\t' ' '))"
 
-hyperfine --warmup 20 --runs 300 -N \
+hyperfine --warmup 20 --runs 300 -N --export-json "$dir/hyperfine.json" \
   "$berth --version" \
   "$berth ${opts[*]} version"
+python3 - "$dir/hyperfine.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))["results"]
+floor, rt = r[0]["median"] * 1e3, r[1]["median"] * 1e3
+print(f"median: berth --version {floor:.2f} ms, berth version (round trip) {rt:.2f} ms, "
+      f"daemon share {rt - floor:.2f} ms")
+PY
 
 echo "daemon after the benchmark: $(grep -E 'VmRSS' /proc/"$pid"/status)"

@@ -411,3 +411,25 @@ fn concurrent_first_commands_share_one_daemon() {
         [("start".to_string(), pid.to_string())]
     );
 }
+
+#[test]
+fn two_roots_run_two_independent_daemons_side_by_side() {
+    let a = TestEnv::new("daemon-side-a");
+    let b = TestEnv::new("daemon-side-b");
+    let info_a = a.run_json(&["info"]);
+    let info_b = b.run_json(&["info"]);
+    assert_ne!(info_a["pid"], info_b["pid"]);
+    assert_eq!(info_a["root"], a.root.to_str().unwrap());
+    assert_eq!(info_b["root"], b.root.to_str().unwrap());
+    // Each journal holds only its own daemon's events.
+    let pid_a = a.daemon_pid().unwrap().to_string();
+    let pid_b = b.daemon_pid().unwrap().to_string();
+    assert_eq!(summary(&daemon_events(&a)), [("start".to_string(), pid_a)]);
+    a.run_ok(&["daemon", "stop"]);
+    assert_eq!(
+        b.run_json(&["info"])["pid"],
+        info_b["pid"],
+        "b is unaffected"
+    );
+    assert_eq!(summary(&daemon_events(&b)), [("start".to_string(), pid_b)]);
+}
