@@ -7,16 +7,23 @@ use std::time::Duration;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-/// Whether `pid` is a live process (a zombie counts as dead: PID 1 in a container
-/// may never reap an orphaned daemon).
+/// Whether `pid` is a live process: any of its threads is not yet a zombie. (A
+/// zombie counts as dead: PID 1 in a container may never reap an orphaned daemon.
+/// Threads are checked because after SIGKILL the main thread can be a zombie while
+/// the others still hold the process's files, such as its listening socket.)
 pub fn alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .map(|(_, rest)| !rest.trim_start().starts_with('Z'))
-            .unwrap_or(false),
-        Err(_) => false,
-    }
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.flatten().any(|task| {
+        std::fs::read_to_string(task.path().join("stat"))
+            .ok()
+            .and_then(|stat| {
+                stat.rsplit_once(')')
+                    .map(|(_, rest)| !rest.trim_start().starts_with('Z'))
+            })
+            .unwrap_or(false)
+    })
 }
 
 /// Sends `signal` to `pid`, ignoring a process that is already gone.
