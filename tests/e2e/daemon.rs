@@ -280,6 +280,17 @@ fn a_daemon_that_cannot_start_is_reported_with_its_log() {
         "{}",
         env.daemon_log()
     );
+    // The client's own version is still shown.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        stdout,
+        format!(
+            "Client:\n Version:      {}\n API version:  1\n OS/Arch:      {}/{}\n",
+            env!("CARGO_PKG_VERSION"),
+            std::env::consts::OS,
+            std::env::consts::ARCH
+        )
+    );
 }
 
 #[test]

@@ -31,29 +31,37 @@ pub struct InfoArgs {
     format: Format,
 }
 
-/// Prints the client's and the daemon's versions.
+/// Prints the client's and the daemon's versions. In the human format the client's
+/// part comes first, so it shows even when no daemon can be reached.
 pub fn version(global: &GlobalArgs, args: &VersionArgs) -> anyhow::Result<()> {
     let client = Version::current();
-    let server: Version = super::block_on(async {
-        let c = super::connect(global).await?;
-        Ok(c.get(paths::VERSION).await?)
-    })?;
+    let fetch = || -> anyhow::Result<Version> {
+        super::block_on(async {
+            let c = super::connect(global).await?;
+            Ok(c.get(paths::VERSION).await?)
+        })
+    };
     let mut out = std::io::stdout().lock();
     match args.format {
         Format::Json => {
+            let server = fetch()?;
             let doc = serde_json::json!({ "client": client, "server": server });
             writeln!(out, "{doc}")?;
         }
         Format::Human => {
-            for (title, v) in [("Client", &client), ("Server", &server)] {
-                writeln!(out, "{title}:")?;
-                writeln!(out, " Version:      {}", v.version)?;
-                writeln!(out, " API version:  {}", v.api_version)?;
-                writeln!(out, " OS/Arch:      {}/{}", v.os, v.arch)?;
-            }
+            write_version(&mut out, "Client", &client)?;
+            out.flush()?;
+            write_version(&mut out, "Server", &fetch()?)?;
         }
     }
     Ok(())
+}
+
+fn write_version(out: &mut impl Write, title: &str, v: &Version) -> std::io::Result<()> {
+    writeln!(out, "{title}:")?;
+    writeln!(out, " Version:      {}", v.version)?;
+    writeln!(out, " API version:  {}", v.api_version)?;
+    writeln!(out, " OS/Arch:      {}/{}", v.os, v.arch)
 }
 
 /// Prints the daemon's paths, pid, uptime and object counts.
