@@ -444,3 +444,25 @@ fn two_roots_run_two_independent_daemons_side_by_side() {
     );
     assert_eq!(summary(&daemon_events(&b)), [("start".to_string(), pid_b)]);
 }
+
+#[test]
+fn a_daemon_dying_without_answering_is_replaced_transparently() {
+    let env = TestEnv::new("daemon-dying");
+    std::fs::create_dir_all(&env.run_dir).unwrap();
+    // Stands in for a daemon just killed with -9: its socket still accepts while
+    // its threads exit, but no request gets an answer; then it is gone.
+    let listener = std::os::unix::net::UnixListener::bind(&env.socket).unwrap();
+    let socket = env.socket.clone();
+    let dying = std::thread::spawn(move || {
+        for _ in 0..4 {
+            let (conn, _) = listener.accept().unwrap();
+            drop(conn);
+        }
+        drop(listener);
+        std::fs::remove_file(&socket).unwrap();
+    });
+    let info = env.run_json(&["info"]);
+    dying.join().unwrap();
+    assert_eq!(info["pid"], env.daemon_pid().expect("a new daemon"));
+    assert_eq!(info["root"], env.root.to_str().unwrap());
+}

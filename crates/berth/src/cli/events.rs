@@ -39,8 +39,7 @@ pub fn run(global: &GlobalArgs, args: &EventsArgs) -> anyhow::Result<()> {
     };
     let format = args.format;
     super::block_on(async move {
-        let client = super::connect(global).await?;
-        let mut lines = client.lines(&path).await?;
+        let mut lines = super::get_lines(global, &path).await?;
         let mut out = std::io::stdout().lock();
         while let Some(line) = lines.next_line().await? {
             let printed = match format {

@@ -87,6 +87,41 @@ async fn connect(global: &GlobalArgs) -> Result<crate::client::Client, crate::cl
     crate::client::connect_or_start(&global.root, &global.run_dir, &global.socket()?).await
 }
 
+/// How often, and how far apart, a read-only request is retried when a daemon
+/// closed the connection without answering.
+const NO_ANSWER_RETRIES: u32 = 20;
+const NO_ANSWER_PAUSE: std::time::Duration = std::time::Duration::from_millis(25);
+
+/// `GET path` from the daemon (started if needed). A daemon killed a moment ago
+/// can still accept connections while its threads exit; a request it drops
+/// unanswered is retried (it only reads), reaching the next daemon.
+async fn get<T: serde::de::DeserializeOwned>(global: &GlobalArgs, path: &str) -> anyhow::Result<T> {
+    let mut retries = 0;
+    loop {
+        match connect(global).await?.get(path).await {
+            Err(crate::client::ClientError::NoAnswer { .. }) if retries < NO_ANSWER_RETRIES => {
+                retries += 1;
+                tokio::time::sleep(NO_ANSWER_PAUSE).await;
+            }
+            result => return Ok(result?),
+        }
+    }
+}
+
+/// Like [`get`], for a streaming route read line by line.
+async fn get_lines(global: &GlobalArgs, path: &str) -> anyhow::Result<crate::client::Lines> {
+    let mut retries = 0;
+    loop {
+        match connect(global).await?.lines(path).await {
+            Err(crate::client::ClientError::NoAnswer { .. }) if retries < NO_ANSWER_RETRIES => {
+                retries += 1;
+                tokio::time::sleep(NO_ANSWER_PAUSE).await;
+            }
+            result => return Ok(result?),
+        }
+    }
+}
+
 /// An error and its causes on one line: `outer: inner: innermost`.
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();

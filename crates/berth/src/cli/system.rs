@@ -35,12 +35,8 @@ pub struct InfoArgs {
 /// part comes first, so it shows even when no daemon can be reached.
 pub fn version(global: &GlobalArgs, args: &VersionArgs) -> anyhow::Result<()> {
     let client = Version::current();
-    let fetch = || -> anyhow::Result<Version> {
-        super::block_on(async {
-            let c = super::connect(global).await?;
-            Ok(c.get(paths::VERSION).await?)
-        })
-    };
+    let fetch =
+        || -> anyhow::Result<Version> { super::block_on(super::get(global, paths::VERSION)) };
     let mut out = std::io::stdout().lock();
     match args.format {
         Format::Json => {
@@ -66,10 +62,7 @@ fn write_version(out: &mut impl Write, title: &str, v: &Version) -> std::io::Res
 
 /// Prints the daemon's paths, pid, uptime and object counts.
 pub fn info(global: &GlobalArgs, args: &InfoArgs) -> anyhow::Result<()> {
-    let info: Info = super::block_on(async {
-        let c = super::connect(global).await?;
-        Ok(c.get(paths::INFO).await?)
-    })?;
+    let info: Info = super::block_on(super::get(global, paths::INFO))?;
     let mut out = std::io::stdout().lock();
     match args.format {
         Format::Json => writeln!(out, "{}", serde_json::to_string(&info)?)?,

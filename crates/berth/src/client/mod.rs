@@ -44,6 +44,15 @@ pub enum ClientError {
         #[source]
         source: hyper::Error,
     },
+    /// The connection was closed before any answer (a daemon that is dying).
+    #[error("the berth daemon at {} closed the connection without answering: {source}", .socket.display())]
+    NoAnswer {
+        /// The daemon's socket.
+        socket: PathBuf,
+        /// Why.
+        #[source]
+        source: hyper::Error,
+    },
     /// The daemon answered with an error.
     #[error("the daemon answered {status}: {message}")]
     Api {
@@ -139,10 +148,14 @@ impl Client {
             socket: self.socket.clone(),
             source,
         };
+        let no_answer = |source| ClientError::NoAnswer {
+            socket: self.socket.clone(),
+            source,
+        };
         let stream = self.connect().await?;
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
-            .map_err(http)?;
+            .map_err(no_answer)?;
         tokio::spawn(async move {
             if let Err(e) = conn.await {
                 tracing::debug!("daemon connection: {e}");
@@ -154,7 +167,7 @@ impl Client {
             .header(header::HOST, "berth")
             .body(Full::new(Bytes::new()))
             .map_err(|e| ClientError::Decode(format!("cannot build request for {path}: {e}")))?;
-        let response = sender.send_request(request).await.map_err(http)?;
+        let response = sender.send_request(request).await.map_err(no_answer)?;
         if response.status().is_success() {
             return Ok(response);
         }
