@@ -371,12 +371,26 @@ fn api_responses_match_the_openapi_document() {
     assert!(events.body.lines().count() >= 1, "{}", events.body);
     let bad = check("GET", "/v1/events?since=soon", 400);
     assert!(bad.body.contains("invalid time"), "{}", bad.body);
-    let nowhere = env.http("GET", "/v1/nowhere");
-    assert_eq!(nowhere.status, 404);
-    assert_eq!(
-        serde_json::from_str::<Value>(&nowhere.body).unwrap()["message"],
-        "no such route: /v1/nowhere"
-    );
+    // Undocumented methods and routes get the documented Error body too.
+    let error_schema = serde_json::json!({"$ref": "#/components/schemas/Error"});
+    for (method, path, status, message) in [
+        (
+            "POST",
+            "/v1/version",
+            405,
+            "POST is not allowed on /v1/version",
+        ),
+        ("GET", "/v1/nowhere", 404, "no such route: /v1/nowhere"),
+    ] {
+        let resp = env.http(method, path);
+        assert_eq!(resp.status, status, "{method} {path}");
+        assert_eq!(resp.content_type, "application/json");
+        let body: Value = serde_json::from_str(&resp.body).unwrap();
+        let mut errors = Vec::new();
+        api.validate(&error_schema, &body, "$", &mut errors);
+        assert_eq!(errors, Vec::<String>::new());
+        assert_eq!(body["message"], message);
+    }
     let pid = env.daemon_pid().unwrap();
     let ack = check("POST", "/v1/shutdown", 202);
     assert_eq!(

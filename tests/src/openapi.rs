@@ -127,7 +127,10 @@ impl OpenApi {
         if op.is_null() {
             return Err(format!("{method} {path} is not documented"));
         }
-        let response = &op["responses"][resp.status.to_string()];
+        let mut response = &op["responses"][resp.status.to_string()];
+        if response.is_null() && resp.status >= 400 {
+            response = &op["responses"]["default"];
+        }
         if response.is_null() {
             return Err(format!(
                 "{method} {path}: status {} is not documented",

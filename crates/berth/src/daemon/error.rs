@@ -60,3 +60,11 @@ pub async fn not_found(uri: axum::http::Uri) -> ApiError {
         message: format!("no such route: {}", uri.path()),
     }
 }
+
+/// The answer to a route that exists, called with a method it does not take.
+pub async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError {
+        status: StatusCode::METHOD_NOT_ALLOWED,
+        message: format!("{method} is not allowed on {}", uri.path()),
+    }
+}

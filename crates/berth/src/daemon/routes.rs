@@ -19,6 +19,7 @@ pub fn router(state: AppState) -> Router {
         .route(paths::EVENTS, get(events::events))
         .route(paths::SHUTDOWN, post(system::shutdown))
         .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
         .layer(middleware::from_fn(peer::log_requests))
         .with_state(state)
 }
