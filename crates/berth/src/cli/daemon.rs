@@ -37,8 +37,8 @@ pub fn run(global: &GlobalArgs, args: &DaemonArgs) -> ExitCode {
     if let Some(DaemonAction::Stop) = args.action {
         return super::finish(stop(global));
     }
-    let socket = match global.socket() {
-        Ok(s) => s,
+    let socket = match global.endpoint() {
+        Ok(e) => e.socket,
         Err(e) => {
             eprintln!("berth daemon: {e}");
             return ExitCode::from(exit::USAGE);
@@ -65,7 +65,7 @@ pub fn run(global: &GlobalArgs, args: &DaemonArgs) -> ExitCode {
 }
 
 fn stop(global: &GlobalArgs) -> anyhow::Result<()> {
-    let client = Client::new(global.socket()?);
+    let client = Client::new(global.endpoint()?.socket);
     super::block_on(async move {
         match client.probe().await {
             Ok(()) => {}

@@ -39,7 +39,7 @@ pub fn run(global: &GlobalArgs, args: &EventsArgs) -> anyhow::Result<()> {
     };
     let format = args.format;
     super::block_on(async move {
-        let mut lines = super::get_lines(global, &path).await?;
+        let mut lines = global.endpoint()?.lines(&path).await?;
         let mut out = std::io::stdout().lock();
         while let Some(line) = lines.next_line().await? {
             let printed = match format {

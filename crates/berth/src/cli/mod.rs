@@ -56,9 +56,9 @@ pub struct GlobalArgs {
 }
 
 impl GlobalArgs {
-    /// The daemon socket these options name.
-    pub fn socket(&self) -> Result<std::path::PathBuf, crate::client::ClientError> {
-        crate::client::socket_path(self.host.as_deref(), &self.run_dir)
+    /// The daemon these options name (started on first use if none answers).
+    pub fn endpoint(&self) -> Result<crate::client::Endpoint, crate::client::ClientError> {
+        crate::client::Endpoint::new(&self.root, &self.run_dir, self.host.as_deref())
     }
 }
 
@@ -80,46 +80,6 @@ fn block_on<T>(f: impl std::future::Future<Output = anyhow::Result<T>>) -> anyho
         .enable_all()
         .build()?
         .block_on(f)
-}
-
-/// A client of the daemon named by the global options, starting one if none answers.
-async fn connect(global: &GlobalArgs) -> Result<crate::client::Client, crate::client::ClientError> {
-    crate::client::connect_or_start(&global.root, &global.run_dir, &global.socket()?).await
-}
-
-/// How often, and how far apart, a read-only request is retried when a daemon
-/// closed the connection without answering.
-const NO_ANSWER_RETRIES: u32 = 20;
-const NO_ANSWER_PAUSE: std::time::Duration = std::time::Duration::from_millis(25);
-
-/// `GET path` from the daemon (started if needed). A daemon killed a moment ago
-/// can still accept connections while its threads exit; a request it drops
-/// unanswered is retried (it only reads), reaching the next daemon.
-async fn get<T: serde::de::DeserializeOwned>(global: &GlobalArgs, path: &str) -> anyhow::Result<T> {
-    let mut retries = 0;
-    loop {
-        match connect(global).await?.get(path).await {
-            Err(crate::client::ClientError::NoAnswer { .. }) if retries < NO_ANSWER_RETRIES => {
-                retries += 1;
-                tokio::time::sleep(NO_ANSWER_PAUSE).await;
-            }
-            result => return Ok(result?),
-        }
-    }
-}
-
-/// Like [`get`], for a streaming route read line by line.
-async fn get_lines(global: &GlobalArgs, path: &str) -> anyhow::Result<crate::client::Lines> {
-    let mut retries = 0;
-    loop {
-        match connect(global).await?.lines(path).await {
-            Err(crate::client::ClientError::NoAnswer { .. }) if retries < NO_ANSWER_RETRIES => {
-                retries += 1;
-                tokio::time::sleep(NO_ANSWER_PAUSE).await;
-            }
-            result => return Ok(result?),
-        }
-    }
 }
 
 /// An error and its causes on one line: `outer: inner: innermost`.

@@ -35,8 +35,9 @@ pub struct InfoArgs {
 /// part comes first, so it shows even when no daemon can be reached.
 pub fn version(global: &GlobalArgs, args: &VersionArgs) -> anyhow::Result<()> {
     let client = Version::current();
-    let fetch =
-        || -> anyhow::Result<Version> { super::block_on(super::get(global, paths::VERSION)) };
+    let fetch = || -> anyhow::Result<Version> {
+        super::block_on(async { Ok(global.endpoint()?.get(paths::VERSION).await?) })
+    };
     let mut out = std::io::stdout().lock();
     match args.format {
         Format::Json => {
@@ -62,7 +63,7 @@ fn write_version(out: &mut impl Write, title: &str, v: &Version) -> std::io::Res
 
 /// Prints the daemon's paths, pid, uptime and object counts.
 pub fn info(global: &GlobalArgs, args: &InfoArgs) -> anyhow::Result<()> {
-    let info: Info = super::block_on(super::get(global, paths::INFO))?;
+    let info: Info = super::block_on(async { Ok(global.endpoint()?.get(paths::INFO).await?) })?;
     let mut out = std::io::stdout().lock();
     match args.format {
         Format::Json => writeln!(out, "{}", serde_json::to_string(&info)?)?,

@@ -1,11 +1,14 @@
-//! Starting a daemon when none answers, so a first-time user needs no extra step.
+//! Reaching the daemon a command names, starting one when none answers, so a
+//! first-time user needs no extra step.
 
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{Client, ClientError};
+use serde::de::DeserializeOwned;
+
+use super::{Client, ClientError, Lines};
 
 /// How long the CLI waits for a daemon it started to answer.
 const START_TIMEOUT: Duration = Duration::from_secs(15);
@@ -13,10 +16,72 @@ const START_TIMEOUT: Duration = Duration::from_secs(15);
 /// Size above which `daemon.log` is renamed to `daemon.log.1` before a new daemon starts.
 const LOG_ROTATE_BYTES: u64 = 8 * 1024 * 1024;
 
+/// How often, and how far apart, a read-only request is retried when a daemon
+/// closed the connection without answering.
+const NO_ANSWER_RETRIES: u32 = 20;
+const NO_ANSWER_PAUSE: Duration = Duration::from_millis(25);
+
+/// The daemon of one root, run dir and socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// The state root the daemon serves.
+    pub root: PathBuf,
+    /// Its run-time directory.
+    pub run_dir: PathBuf,
+    /// Its socket.
+    pub socket: PathBuf,
+}
+
+impl Endpoint {
+    /// The daemon for `--root`, `--run-dir` and `--host` (see [`super::socket_path`]).
+    pub fn new(root: &Path, run_dir: &Path, host: Option<&str>) -> Result<Endpoint, ClientError> {
+        Ok(Endpoint {
+            root: root.to_path_buf(),
+            run_dir: run_dir.to_path_buf(),
+            socket: super::socket_path(host, run_dir)?,
+        })
+    }
+
+    /// A client of the daemon, started first if none answers.
+    pub async fn connect(&self) -> Result<Client, ClientError> {
+        connect_or_start(&self.root, &self.run_dir, &self.socket).await
+    }
+
+    /// `GET path`, decoding JSON. A daemon killed a moment ago can still accept
+    /// connections while its threads exit; a request it drops unanswered is
+    /// retried (it only reads), reaching the next daemon.
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        let mut retries = 0;
+        loop {
+            match self.connect().await?.get(path).await {
+                Err(ClientError::NoAnswer { .. }) if retries < NO_ANSWER_RETRIES => {
+                    retries += 1;
+                    tokio::time::sleep(NO_ANSWER_PAUSE).await;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    /// Like [`Endpoint::get`], for a streaming route read line by line.
+    pub async fn lines(&self, path: &str) -> Result<Lines, ClientError> {
+        let mut retries = 0;
+        loop {
+            match self.connect().await?.lines(path).await {
+                Err(ClientError::NoAnswer { .. }) if retries < NO_ANSWER_RETRIES => {
+                    retries += 1;
+                    tokio::time::sleep(NO_ANSWER_PAUSE).await;
+                }
+                result => return result,
+            }
+        }
+    }
+}
+
 /// Returns a client of the daemon on `socket`, first starting `berth daemon` in the
 /// background (its own session, output to `<root>/daemon.log`, the same root, run
 /// dir and socket) when nothing answers there.
-pub async fn connect_or_start(
+async fn connect_or_start(
     root: &Path,
     run_dir: &Path,
     socket: &Path,

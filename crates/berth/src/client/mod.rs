@@ -16,7 +16,7 @@ use hyper_util::rt::TokioIo;
 use serde::de::DeserializeOwned;
 use tokio::net::UnixStream;
 
-pub use autostart::connect_or_start;
+pub use autostart::Endpoint;
 
 use crate::api::ErrorBody;
 
