@@ -1,2 +1,21 @@
 //! Dockerfile parser and image builder (runs `RUN` steps with the runtime core).
+//!
+//! [`Dockerfile::parse`] turns a Dockerfile into stages of typed instructions, every
+//! error located by line and column; [`StageGraph`] orders the stages a target needs;
+//! [`context`] walks a build context honouring `.dockerignore`; [`cache`] derives the
+//! cache key of each step.
 #![forbid(unsafe_code)]
+
+pub mod diagnostic;
+pub mod instruction;
+pub mod mount;
+mod parse;
+pub mod scope;
+pub mod stage_graph;
+pub mod substitute;
+mod words;
+
+pub use diagnostic::{Diagnostic, Location, ParseError};
+pub use instruction::{Command, Instruction};
+pub use parse::{Dockerfile, Stage, Step};
+pub use stage_graph::StageGraph;
