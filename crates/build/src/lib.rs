@@ -6,7 +6,10 @@
 //! cache key of each step.
 #![forbid(unsafe_code)]
 
+pub mod cache;
+pub mod context;
 pub mod diagnostic;
+pub mod dockerignore;
 pub mod instruction;
 pub mod mount;
 mod parse;
