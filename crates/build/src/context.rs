@@ -189,10 +189,11 @@ impl Iterator for Walk<'_> {
                 Err(err) => return Some(Err(err)),
             };
             let excluded = self.ctx.ignore.is_excluded(&rel);
-            if e.kind == EntryKind::Dir && (!excluded || self.ctx.ignore.has_exceptions()) {
-                if let Err(err) = self.push_dir(&rel) {
-                    return Some(Err(err));
-                }
+            if e.kind == EntryKind::Dir
+                && (!excluded || self.ctx.ignore.has_exceptions())
+                && let Err(err) = self.push_dir(&rel)
+            {
+                return Some(Err(err));
             }
             if !excluded {
                 return Some(Ok(e));
