@@ -9,6 +9,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::fs;
+use std::path::{Path, PathBuf};
 
 use sha2::{Digest as _, Sha256};
 
@@ -69,6 +71,97 @@ pub fn step_key(input: StepInput<'_>) -> CacheKey {
     CacheKey(format!("sha256:{}", hex::encode(h.finalize())))
 }
 
+/// Why the cache directory could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    /// Reading or writing a cache record failed.
+    #[error("build cache {path}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The persistent step cache: one small file per key, holding the image (manifest digest)
+/// that the step produced. Lives under the image store's root, so it survives restarts.
+#[derive(Debug, Clone)]
+pub struct CacheStore {
+    dir: PathBuf,
+}
+
+impl CacheStore {
+    /// Opens (creating) `<store_root>/build-cache`.
+    pub fn open(store_root: &Path) -> Result<Self, CacheError> {
+        let dir = store_root.join("build-cache");
+        fs::create_dir_all(&dir).map_err(|source| CacheError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        Ok(Self { dir })
+    }
+
+    /// The directory holding the records.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The value recorded for `key`, if any.
+    pub fn get(&self, key: &CacheKey) -> Option<String> {
+        fs::read_to_string(self.dir.join(key.hex()))
+            .ok()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+    }
+
+    /// Records `value` for `key` (written to a temporary file, then renamed).
+    pub fn put(&self, key: &CacheKey, value: &str) -> Result<(), CacheError> {
+        let path = self.dir.join(key.hex());
+        let tmp = self
+            .dir
+            .join(format!(".{}.{}.tmp", key.hex(), std::process::id()));
+        let io = |source| CacheError::Io {
+            path: path.clone(),
+            source,
+        };
+        fs::write(&tmp, value).map_err(io)?;
+        fs::rename(&tmp, &path).map_err(io)
+    }
+
+    /// Every record: key hex and value.
+    pub fn entries(&self) -> Result<Vec<(String, String)>, CacheError> {
+        let io = |source| CacheError::Io {
+            path: self.dir.clone(),
+            source,
+        };
+        let mut out = Vec::new();
+        for e in fs::read_dir(&self.dir).map_err(io)? {
+            let e = e.map_err(io)?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                continue;
+            }
+            if let Ok(v) = fs::read_to_string(e.path()) {
+                out.push((name, v.trim().to_string()));
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Deletes every record; returns how many there were.
+    pub fn clear(&self) -> Result<usize, CacheError> {
+        let entries = self.entries()?;
+        for (name, _) in &entries {
+            let path = self.dir.join(name);
+            fs::remove_file(&path).map_err(|source| CacheError::Io { path, source })?;
+        }
+        Ok(entries.len())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,5 +211,19 @@ mod tests {
             key("p", "i", &[("A", "1B")], None),
             key("p", "i", &[("A1", "B")], None)
         );
+    }
+
+    #[test]
+    fn records_persist_across_opens_and_clear() {
+        let root = tempfile::tempdir().unwrap();
+        let k = key("p", "RUN x", &[], None);
+        let c = CacheStore::open(root.path()).unwrap();
+        assert_eq!(c.get(&k), None);
+        c.put(&k, "sha256:abc").unwrap();
+        let again = CacheStore::open(root.path()).unwrap();
+        assert_eq!(again.get(&k).as_deref(), Some("sha256:abc"));
+        assert_eq!(again.entries().unwrap().len(), 1);
+        assert_eq!(again.clear().unwrap(), 1);
+        assert_eq!(c.get(&k), None);
     }
 }
