@@ -186,6 +186,30 @@ impl TarWriter {
         }
     }
 
+    /// Adds an entry with a header taken from another archive, under `name`.
+    pub fn raw(
+        &mut self,
+        header: &mut tar::Header,
+        name: &str,
+        data: impl std::io::Read,
+    ) -> Result<(), LayerError> {
+        if header.entry_type().is_symlink() || header.entry_type().is_hard_link() {
+            let target = header
+                .link_name()
+                .ok()
+                .flatten()
+                .map(|t| t.into_owned())
+                .unwrap_or_default();
+            return self
+                .builder
+                .append_link(header, name, target)
+                .map_err(self.werr());
+        }
+        self.builder
+            .append_data(header, name, data)
+            .map_err(self.werr())
+    }
+
     /// Finishes the tar and returns its path.
     pub fn finish(self) -> Result<PathBuf, LayerError> {
         let path = self.path.clone();

@@ -6,20 +6,28 @@
 //! cache key of each step.
 #![forbid(unsafe_code)]
 
+pub mod builder;
 pub mod cache;
 pub mod context;
+mod copy;
 pub mod diagnostic;
 pub mod dockerignore;
 pub mod instruction;
 pub mod layer;
 pub mod mount;
+pub mod overlay;
 mod parse;
+pub mod pull;
 pub mod rootfs;
+mod run;
 pub mod scope;
+mod stage;
 pub mod stage_graph;
+pub mod step;
 pub mod substitute;
 mod words;
 
+pub use builder::{BuildError, BuildRequest, Builder, DockerfileSource, Event};
 pub use diagnostic::{Diagnostic, Location, ParseError};
 pub use instruction::{Command, Instruction};
 pub use parse::{Dockerfile, Stage, Step};

@@ -107,9 +107,14 @@ struct Merged<'a>(&'a Scope);
 
 impl Lookup for Merged<'_> {
     fn get(&self, name: &str) -> Option<&str> {
-        self.0.env.get(name).or_else(|| {
-            self.0
-                .args
+        self.0.get(name)
+    }
+}
+
+impl Lookup for Scope {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.env.get(name).or_else(|| {
+            self.args
                 .iter()
                 .rev()
                 .find(|(n, _)| n == name)

@@ -325,6 +325,34 @@ pub fn expand_words<L: Lookup + ?Sized>(
     }
 }
 
+/// Expands `$V` and `${V...}` in a here-document body; quotes are kept as written and
+/// only `\$` and `\\` are escapes (as a shell does for an unquoted here-document).
+pub fn expand_heredoc<L: Lookup + ?Sized>(text: &str, vars: &L) -> Result<String, SubstituteError> {
+    let mut lx = Lexer {
+        chars: text.chars().collect(),
+        pos: 0,
+        escape: '\\',
+        vars,
+        text,
+    };
+    let mut out = String::new();
+    while let Some(c) = lx.peek() {
+        lx.pos += 1;
+        match c {
+            '\\' => match lx.peek() {
+                Some(n @ ('$' | '\\')) => {
+                    out.push(n);
+                    lx.pos += 1;
+                }
+                _ => out.push(c),
+            },
+            '$' => lx.dollar(&mut out)?,
+            c => out.push(c),
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -412,6 +440,15 @@ mod tests {
             expand_word("'a", '\\', &v),
             Err(SubstituteError::UnterminatedQuote { .. })
         ));
+    }
+
+    #[test]
+    fn heredoc_bodies_keep_quotes() {
+        let v = vars();
+        assert_eq!(
+            expand_heredoc("echo \"$A\" '${U:-d}' \\$A\n", &v).unwrap(),
+            "echo \"alpha\" 'd' $A\n"
+        );
     }
 
     #[test]
