@@ -13,6 +13,7 @@ use super::service::Service;
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Project {
     /// Project name (normalized: lower case, `[a-z0-9_-]`).
+    #[serde(default)]
     pub name: String,
     /// The project directory (relative paths in the files resolve against it). Not part
     /// of Compose's output; see [`Project::to_compose_json`].
