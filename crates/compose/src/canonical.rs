@@ -99,7 +99,13 @@ pub fn service_defaults(
             let vars = if f.format.as_deref() == Some("raw") {
                 read_raw(&path)?
             } else {
-                crate::env::read(&path, env)?
+                // Values may refer to the environment, then to earlier env files.
+                let mut lookup: IndexMap<String, String> = from_files
+                    .iter()
+                    .filter_map(|(k, v)| v.clone().map(|v| (k.clone(), v)))
+                    .collect();
+                lookup.extend(env.iter().map(|(k, v)| (k.clone(), v.clone())));
+                crate::env::read(&path, &lookup)?
             };
             for (k, v) in vars {
                 from_files.insert(k, Some(v));

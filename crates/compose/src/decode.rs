@@ -327,12 +327,7 @@ impl<'de> Deserializer<'de> for NodeDe<'de, '_> {
                     _ => None,
                 } {
                     v.visit_bool(b)
-                } else if let Some(i) = parse_int(text).filter(|_| {
-                    !text.starts_with('0')
-                        || text == "0"
-                        || text.starts_with("0x")
-                        || text.starts_with("0o")
-                }) {
+                } else if let Some(i) = parse_int(text) {
                     if let Ok(u) = u64::try_from(i) {
                         v.visit_u64(u)
                     } else if let Ok(s) = i64::try_from(i) {

@@ -17,7 +17,7 @@ pub enum InterpolateError {
         /// The template's message.
         message: String,
     },
-    /// A `$` not followed by a name, `{` or `$`, or an unclosed `${`.
+    /// An unclosed `${` or a `${...}` that is not a variable expression.
     #[error("invalid interpolation format in `{0}` (use `$$` for a literal `$`)")]
     Invalid(String),
 }
@@ -66,7 +66,11 @@ pub fn substitute(
                 }
                 i = name_end;
             }
-            _ => return Err(InterpolateError::Invalid(template.to_owned())),
+            // Like Compose: a `$` not starting a variable is kept as is.
+            _ => {
+                out.push('$');
+                i += 1;
+            }
         }
     }
     Ok(out)
@@ -257,7 +261,7 @@ mod tests {
             run("${EMPTY:?x}"),
             Err(InterpolateError::Required { .. })
         ));
-        assert!(matches!(run("cost $5"), Err(InterpolateError::Invalid(_))));
+        assert_eq!(run("cost $5 $ a$ $-x").unwrap(), "cost $5 $ a$ $-x");
         assert!(matches!(run("${A"), Err(InterpolateError::Invalid(_))));
         assert!(matches!(run("${A!}"), Err(InterpolateError::Invalid(_))));
     }

@@ -49,11 +49,15 @@ mod tests {
     fn project() -> Project {
         let mut p = Project::default();
         p.services.insert("foo".into(), Service::default());
-        let mut bar = Service::default();
-        bar.profiles = vec!["test".into()];
+        let bar = Service {
+            profiles: vec!["test".into()],
+            ..Service::default()
+        };
         p.services.insert("bar".into(), bar);
-        let mut zot = Service::default();
-        zot.profiles = vec!["debug".into()];
+        let mut zot = Service {
+            profiles: vec!["debug".into()],
+            ..Service::default()
+        };
         zot.depends_on.insert(
             "bar".into(),
             DependsOn {

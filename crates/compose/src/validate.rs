@@ -30,6 +30,15 @@ pub fn check(
                 format!("service `{name}` has neither an image nor a build context"),
             );
         }
+        if svc.container_name.is_some() && svc.replicas() > 1 {
+            err(
+                p(&["container_name"]),
+                format!(
+                    "service `{name}` sets container_name, so it cannot run {} replicas",
+                    svc.replicas()
+                ),
+            );
+        }
         for net in svc.networks.keys() {
             if net != "default" && !project.networks.contains_key(net) {
                 err(

@@ -4,6 +4,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod config;
+pub mod project;
+
 /// Exit codes shared by every command, documented in the README.
 #[allow(dead_code)] // used as commands land
 pub mod exit {
@@ -21,6 +24,8 @@ pub mod exit {
 pub struct Cli {
     #[command(flatten)]
     global: GlobalArgs,
+    #[command(flatten)]
+    project: project::ProjectArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -47,7 +52,21 @@ pub struct GlobalArgs {
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {}
+enum Command {
+    /// Validate the stack files and print the canonical model.
+    Config(config::ConfigArgs),
+}
+
+/// Maps a command's failure to its exit code, printing it: stack-file diagnostics with a
+/// source snippet (exit 3), anything else as an error chain (exit 1).
+fn failure(e: &anyhow::Error) -> ExitCode {
+    if let Some(d) = e.downcast_ref::<berth_compose::Diagnostics>() {
+        crate::report::print_diagnostics(d);
+        return ExitCode::from(exit::INVALID_INPUT);
+    }
+    crate::report::print_error_chain(e);
+    ExitCode::from(exit::RUNTIME)
+}
 
 /// Parses the command line, runs the command and maps its outcome to an exit code.
 pub fn main() -> ExitCode {
@@ -62,5 +81,11 @@ pub fn main() -> ExitCode {
             };
         }
     };
-    match cli.command {}
+    let result = match &cli.command {
+        Command::Config(args) => config::run(&cli.project, args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => failure(&e),
+    }
 }

@@ -269,6 +269,29 @@ pub mod octal_mode {
     }
 }
 
+/// An optional integer printed as a string (`"10"`) and read from either form.
+pub mod string_int {
+    use serde::{Deserialize, Deserializer, Serializer, de};
+
+    /// Writes `Some(10)` as `"10"`.
+    pub fn serialize<S: Serializer>(v: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(n) => s.collect_str(n),
+            None => s.serialize_none(),
+        }
+    }
+
+    /// Reads a number or a numeric string.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+        let t: Option<super::Text> = Option::deserialize(d)?;
+        t.map(|super::Text(t)| {
+            t.parse()
+                .map_err(|_| de::Error::custom(format!("`{t}` is not an integer")))
+        })
+        .transpose()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -46,12 +46,14 @@ pub struct Project {
 }
 
 impl Project {
-    /// The project as `docker compose config --format json` shows it (no `working_dir`).
+    /// The project as `docker compose config --format json` shows it: no `working_dir`,
+    /// and every `$` in a string value written `$$`, so the output loads back unchanged.
     pub fn to_compose_json(&self) -> serde_json::Value {
         let mut v = serde_json::to_value(self).unwrap_or_default();
         if let Some(m) = v.as_object_mut() {
             m.remove("working_dir");
         }
+        escape_dollars(&mut v);
         v
     }
 
@@ -66,5 +68,14 @@ impl Project {
         v.sort();
         v.dedup();
         v
+    }
+}
+
+fn escape_dollars(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::String(s) if s.contains('$') => *s = s.replace('$', "$$"),
+        serde_json::Value::Array(a) => a.iter_mut().for_each(escape_dollars),
+        serde_json::Value::Object(m) => m.values_mut().for_each(escape_dollars),
+        _ => {}
     }
 }

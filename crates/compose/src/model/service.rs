@@ -241,8 +241,13 @@ pub struct Service {
     /// Memory soft limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mem_reservation: Option<ByteSize>,
-    /// Swappiness (0–100).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Swappiness (0–100); printed as a string, as Compose does.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "super::forms::string_int"
+    )]
+    #[schemars(with = "Option<i64>")]
     pub mem_swappiness: Option<i64>,
     /// Memory plus swap limit (`-1` unlimited).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -265,8 +270,8 @@ pub struct Service {
     )]
     pub networks: IndexMap<String, Option<ServiceNetwork>>,
     /// Disable the OOM killer.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub oom_kill_disable: Option<bool>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub oom_kill_disable: bool,
     /// OOM score adjustment (-1000 to 1000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oom_score_adj: Option<i64>,
@@ -293,8 +298,8 @@ pub struct Service {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pre_stop: Vec<ServiceHook>,
     /// Extended privileges.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub privileged: Option<bool>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub privileged: bool,
     /// Profiles this service belongs to (always enabled when empty).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub profiles: Vec<String>,
@@ -308,8 +313,8 @@ pub struct Service {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pull_refresh_after: Option<String>,
     /// Read-only root file system.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub read_only: Option<bool>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub read_only: bool,
     /// Restart policy (`no`, `always`, `on-failure[:N]`, `unless-stopped`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restart: Option<String>,
@@ -333,8 +338,8 @@ pub struct Service {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shm_size: Option<ByteSize>,
     /// Keep stdin open.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stdin_open: Option<bool>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub stdin_open: bool,
     /// Time between the stop signal and SIGKILL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_grace_period: Option<Duration>,
@@ -363,8 +368,8 @@ pub struct Service {
     )]
     pub tmpfs: Vec<String>,
     /// Allocate a TTY.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tty: Option<bool>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub tty: bool,
     /// Resource limits (`nofile`, `nproc`, ...).
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub ulimits: IndexMap<String, Ulimit>,
