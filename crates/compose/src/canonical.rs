@@ -117,6 +117,18 @@ pub fn service_defaults(
         svc.environment = from_files;
         svc.env_file.clear();
     }
+    if !svc.label_file.is_empty() {
+        let mut labels: IndexMap<String, String> = IndexMap::new();
+        for f in &svc.label_file {
+            labels.extend(read_raw(Path::new(f))?);
+        }
+        labels.extend(std::mem::take(&mut svc.labels));
+        svc.labels = labels;
+        svc.label_file.clear();
+    }
+    if svc.pull_policy.as_deref() == Some("if_not_present") {
+        svc.pull_policy = Some("missing".to_owned());
+    }
     let keys: Vec<String> = svc
         .environment
         .iter()

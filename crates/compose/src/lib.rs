@@ -147,7 +147,7 @@ pub fn load_with_warnings(opts: &LoadOptions) -> Result<(Project, Vec<Diagnostic
             errors.push(e);
         }
     }
-    errors.extend(validate::check(&mut project, &locate));
+    errors.extend(validate::check(&project, &locate));
     if !errors.is_empty() {
         return Err(Diagnostics(errors));
     }

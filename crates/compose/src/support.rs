@@ -22,7 +22,6 @@ pub const NOT_APPLIED: &[&str] = &[
     "external_links",
     "gpus",
     "isolation",
-    "label_file",
     "links",
     "mac_address",
     "models",

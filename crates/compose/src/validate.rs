@@ -10,14 +10,13 @@ use crate::model::{Project, VolumeType};
 
 /// Checks `project`; `locate` maps a field path to its position in the files.
 pub fn check(
-    project: &mut Project,
+    project: &Project,
     locate: &dyn Fn(&FieldPath) -> Option<Location>,
 ) -> Vec<Diagnostic> {
     let mut errs = Vec::new();
     let mut err = |path: FieldPath, msg: String| {
         errs.push(Diagnostic::new(msg).at(locate(&path)).with_path(path));
     };
-    let mut dropped: Vec<(String, String)> = Vec::new();
     for (name, svc) in &project.services {
         let p = |k: &[&str]| {
             let mut v = vec!["services", name.as_str()];
@@ -87,11 +86,13 @@ pub fn check(
             if project.services.contains_key(dep) {
                 continue;
             }
-            if !d.required {
-                dropped.push((name.clone(), dep.clone()));
+            let disabled = project.disabled_services.contains_key(dep);
+            if disabled && !d.required {
+                // An optional dependency switched off by profiles is kept (as Compose
+                // does); the engine skips it.
                 continue;
             }
-            let why = if project.disabled_services.contains_key(dep) {
+            let why = if disabled {
                 format!("service `{name}` depends on `{dep}`, which is disabled by its profiles")
             } else {
                 format!("service `{name}` depends on undefined service `{dep}`")
@@ -127,11 +128,6 @@ pub fn check(
                     format!("service `{name}` links to undefined service `{target}`"),
                 );
             }
-        }
-    }
-    for (svc, dep) in dropped {
-        if let Some(s) = project.services.get_mut(&svc) {
-            s.depends_on.shift_remove(&dep);
         }
     }
     if let Some(cycle) = dependency_cycle(project) {
@@ -231,7 +227,7 @@ mod tests {
                 "a".to_owned()
             ])
         );
-        let errs = check(&mut p, &|_| None);
+        let errs = check(&p, &|_| None);
         assert_eq!(errs.len(), 1);
         assert_eq!(errs[0].message, "dependency cycle: a -> b -> c -> a");
     }
