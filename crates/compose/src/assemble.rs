@@ -127,9 +127,9 @@ impl<'a> Loader<'a> {
         let mut v = serde_json::to_value(&project)
             .map_err(|e| Diagnostic::new(format!("internal: cannot encode the model: {e}")))?;
         if let Some(m) = v.as_object_mut() {
-            m.remove("working_dir");
+            m.shift_remove("working_dir");
             if m.get("name").and_then(Value::as_str) == Some("") {
-                m.remove("name");
+                m.shift_remove("name");
             }
         }
         Ok(v)

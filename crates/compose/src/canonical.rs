@@ -145,6 +145,15 @@ pub fn service_defaults(
     svc.annotations.sort_keys();
     svc.sysctls.sort_keys();
     svc.storage_opt.sort_keys();
+    // Compose prints every mapping sorted by key; sorting also makes the config hash
+    // independent of how the file orders them.
+    svc.depends_on.sort_keys();
+    svc.networks.sort_keys();
+    svc.ulimits.sort_keys();
+    svc.extensions.sort_keys();
+    if let Some(d) = &mut svc.deploy {
+        d.labels.sort_keys();
+    }
     if let Some(l) = &mut svc.logging {
         l.options.sort_keys();
     }
@@ -159,6 +168,7 @@ pub fn service_defaults(
             .collect();
         b.args.sort_keys();
         b.labels.sort_keys();
+        b.additional_contexts.sort_keys();
         if b.dockerfile.is_none() && b.dockerfile_inline.is_none() {
             b.dockerfile = Some("Dockerfile".to_owned());
         }

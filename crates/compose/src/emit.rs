@@ -53,7 +53,7 @@ fn write_value_after_key(out: &mut String, v: &Value, indent: usize) {
         }
         other => {
             out.push(' ');
-            out.push_str(&scalar(other));
+            out.push_str(&scalar_at(other, indent + 2));
             out.push('\n');
         }
     }
@@ -71,11 +71,53 @@ fn write_seq(out: &mut String, a: &[Value], indent: usize) {
             Value::Object(m) if !m.is_empty() => write_map(out, m, indent + 2),
             Value::Array(inner) if !inner.is_empty() => write_seq(out, inner, indent + 2),
             other => {
-                out.push_str(&scalar(other));
+                out.push_str(&scalar_at(other, indent + 2));
                 out.push('\n');
             }
         }
     }
+}
+
+/// A scalar whose continuation lines (block strings) are indented by `indent`.
+fn scalar_at(v: &Value, indent: usize) -> String {
+    if let Value::String(s) = v
+        && let Some(block) = literal_block(s, indent)
+    {
+        return block;
+    }
+    scalar(v)
+}
+
+/// Multi-line strings as YAML literal blocks (`|`, `|-`, `|+`), when that is exact.
+fn literal_block(s: &str, indent: usize) -> Option<String> {
+    if !s.contains('\n')
+        || s.starts_with([' ', '\n'])
+        || s.chars().any(|c| c.is_control() && c != '\n')
+    {
+        return None;
+    }
+    if s.lines().any(|l| l.ends_with(' ')) {
+        return None;
+    }
+    let body = s.trim_end_matches('\n');
+    let trailing = s.len() - body.len();
+    let chomp = match trailing {
+        0 => "-",
+        1 => "",
+        _ => "+",
+    };
+    let mut out = format!("|{chomp}");
+    for line in body.split('\n') {
+        out.push('\n');
+        if !line.is_empty() {
+            out.push_str(&" ".repeat(indent));
+            out.push_str(line);
+        }
+    }
+    for _ in 1..trailing {
+        out.push('\n');
+    }
+    Some(out)
 }
 
 fn scalar(v: &Value) -> String {
@@ -115,9 +157,18 @@ fn needs_quotes(s: &str) -> bool {
         return true;
     }
     let first = s.chars().next().unwrap_or(' ');
-    if "-?:,[]{}#&*!|>'\"%@`".contains(first) {
-        // `-` alone or followed by a space starts a sequence; `-x` is fine but rare: quote all.
+    if "?:,[]{}#&*!|>'\"%@`".contains(first) {
         return true;
+    }
+    if let Some(rest) = s.strip_prefix('-') {
+        // `-` alone or before a space starts a sequence item; `-1`, `-.5` are numbers;
+        // `---` starts a document. `-c` is a plain string.
+        if rest.is_empty()
+            || rest.starts_with([' ', '-', '.'])
+            || rest.starts_with(|c: char| c.is_ascii_digit())
+        {
+            return true;
+        }
     }
     if first.is_ascii_digit() || first == '+' || first == '.' {
         // Anything number-like (ints, floats, octal, hex, sexagesimal, dates) gets quotes.
@@ -173,7 +224,8 @@ mod tests {
 
     #[test]
     fn round_trips_through_our_parser() {
-        let v = json!({"a": ["-x", "yes", "1.5", "0440", "line\nbreak", "#c", "ok text", "x: y", "tab\there", "é"], "b": [[1, 2], {"c": [true]}]});
+        let v = json!({"a": ["-x", "yes", "1.5", "0440", "line\nbreak", "#c", "ok text", "x: y", "tab\there", "é",
+            "two\nlines\n", "keep\n\n", " lead\n", "x\n\n  y\n"], "b": [[1, 2], {"c": [true], "d": "a\nb"}]});
         let y = to_yaml(&v);
         let node = crate::source::parse(&y, std::path::Path::new("x")).unwrap();
         let back: Value = crate::decode::from_node_plain(&node, &crate::FieldPath::root()).unwrap();

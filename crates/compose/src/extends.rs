@@ -114,7 +114,7 @@ fn resolve_service(
     let mut merged = base;
     let mut own = svc.clone();
     if let Some(m) = own.as_object_mut() {
-        m.remove("extends");
+        m.shift_remove("extends");
     }
     let empty = Tags::default();
     let tags = local.map_or(&empty, |(t, _)| t);
@@ -125,7 +125,7 @@ fn resolve_service(
         tags,
     );
     if let Some(m) = merged.as_object_mut() {
-        m.remove("extends");
+        m.shift_remove("extends");
     }
     Ok(merged)
 }

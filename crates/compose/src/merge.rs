@@ -266,7 +266,7 @@ pub fn apply_resets(base: &mut Value, tags: &Tags) {
             cur = cur.and_then(|c| c.get_mut(*s));
         }
         if let Some(m) = cur.and_then(Value::as_object_mut) {
-            m.remove(*last);
+            m.shift_remove(*last);
         }
     }
 }

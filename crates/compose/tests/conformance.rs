@@ -90,7 +90,7 @@ fn strip_known_differences(v: &mut Value, ours: bool) {
             // Compose prints `command: null` / `entrypoint: null` in JSON only.
             for k in ["command", "entrypoint"] {
                 if s.get(k) == Some(&Value::Null) {
-                    s.remove(k);
+                    s.shift_remove(k);
                 }
             }
             // Compose drops service-level x-* fields from JSON (not from YAML); we keep them.
@@ -110,7 +110,7 @@ fn strip_known_differences(v: &mut Value, ours: bool) {
                     if let Some(m) = w.as_object_mut()
                         && m.get("exec") == Some(&serde_json::json!({"command": null}))
                     {
-                        m.remove("exec");
+                        m.shift_remove("exec");
                     }
                 }
             }
@@ -121,7 +121,7 @@ fn strip_known_differences(v: &mut Value, ours: bool) {
             if let Some(m) = n.as_object_mut()
                 && m.get("ipam") == Some(&Value::Object(Default::default()))
             {
-                m.remove("ipam");
+                m.shift_remove("ipam");
             }
         }
     }

@@ -51,7 +51,7 @@ impl Project {
     pub fn to_compose_json(&self) -> serde_json::Value {
         let mut v = serde_json::to_value(self).unwrap_or_default();
         if let Some(m) = v.as_object_mut() {
-            m.remove("working_dir");
+            m.shift_remove("working_dir");
         }
         escape_dollars(&mut v);
         v
