@@ -98,12 +98,7 @@ impl<'a> Loader<'a> {
             }
         }
         let lookup = |k: &str| env.get(k).cloned();
-        crate::interpolate::interpolate_tree(
-            &mut node,
-            &mut FieldPath::root(),
-            &lookup,
-            &mut self.warnings,
-        )?;
+        crate::interpolate::interpolate_tree(&mut node, &lookup, &mut self.warnings)?;
         let tags = Tags::take(&mut node);
         let map = node
             .as_map_mut()

@@ -106,7 +106,7 @@ enum PathRef<'p> {
     Index(&'p PathRef<'p>, usize),
 }
 
-impl PathRef<'_> {
+impl<'p> PathRef<'p> {
     fn to_path(self) -> FieldPath {
         fn walk(p: &PathRef<'_>, out: &mut Vec<Segment>) {
             match p {
@@ -126,16 +126,34 @@ impl PathRef<'_> {
         FieldPath(v)
     }
 
-    /// Keys (`None` for indices) from the root, innermost last.
-    fn keys(self) -> Vec<Option<String>> {
-        self.to_path()
-            .0
-            .into_iter()
-            .map(|s| match s {
-                Segment::Key(k) => Some(k),
-                Segment::Index(_) => None,
-            })
-            .collect()
+    /// The number of segments and the first key, without allocating.
+    fn shape(self) -> (usize, Option<&'p str>) {
+        match self {
+            PathRef::Root(r) => (
+                r.0.len(),
+                match r.0.first() {
+                    Some(Segment::Key(k)) => Some(k.as_str()),
+                    _ => None,
+                },
+            ),
+            PathRef::Key(parent, k) => {
+                let (n, first) = parent.shape();
+                (n + 1, if n == 0 { Some(k) } else { first })
+            }
+            PathRef::Index(parent, _) => {
+                let (n, first) = parent.shape();
+                (n + 1, first)
+            }
+        }
+    }
+
+    /// True when the innermost segment is a key.
+    fn ends_with_key(self) -> bool {
+        match self {
+            PathRef::Root(r) => matches!(r.0.last(), Some(Segment::Key(_))),
+            PathRef::Key(..) => true,
+            PathRef::Index(..) => false,
+        }
     }
 }
 
@@ -231,15 +249,15 @@ impl NodeDe<'_, '_> {
         if !self.model {
             return Ok(());
         }
-        let keys = self.path.keys();
-        let known: &[String] = match keys.as_slice() {
-            [] => crate::model::known_keys::project(),
-            [Some(a), Some(_)] if a == "services" => crate::model::known_keys::service(),
-            [Some(a), Some(_)] if a == "networks" => crate::model::known_keys::network(),
-            [Some(a), Some(_)] if a == "volumes" => crate::model::known_keys::volume(),
-            [Some(a), Some(_)] if a == "configs" || a == "secrets" => {
-                crate::model::known_keys::file_object()
-            }
+        let known: &[String] = match self.path.shape() {
+            (0, _) => crate::model::known_keys::project(),
+            (2, Some(kind)) if self.path.ends_with_key() => match kind {
+                "services" => crate::model::known_keys::service(),
+                "networks" => crate::model::known_keys::network(),
+                "volumes" => crate::model::known_keys::volume(),
+                "configs" | "secrets" => crate::model::known_keys::file_object(),
+                _ => return Ok(()),
+            },
             _ => return Ok(()),
         };
         for (k, entry) in map {

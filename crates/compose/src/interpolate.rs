@@ -3,7 +3,7 @@
 //! defaults, and `$$` for a literal `$`. Applied to every scalar value (not keys) of a
 //! located tree, so errors name the file, line, column and field.
 
-use crate::diagnostic::{Diagnostic, FieldPath};
+use crate::diagnostic::{Diagnostic, FieldPath, Segment};
 use crate::source::{Node, Value};
 
 /// Why a template could not be expanded.
@@ -162,11 +162,37 @@ fn required(
     }
 }
 
-/// Interpolates every scalar value under `node` in place. Unset variables (without
-/// defaults) become empty strings and are reported once each in `warnings`.
+/// Interpolates every scalar value under `node` (the document root) in place. Unset
+/// variables (without defaults) become empty strings and are reported once each in
+/// `warnings`.
 pub fn interpolate_tree(
     node: &mut Node,
-    path: &mut FieldPath,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    warnings: &mut Vec<Diagnostic>,
+) -> Result<(), Diagnostic> {
+    walk(node, &mut Vec::new(), lookup, warnings)
+}
+
+/// A borrowed path segment: the field path is only built when something is reported.
+enum Seg<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+fn field_path(path: &[Seg<'_>]) -> FieldPath {
+    FieldPath(
+        path.iter()
+            .map(|s| match s {
+                Seg::Key(k) => Segment::Key((*k).to_owned()),
+                Seg::Index(i) => Segment::Index(*i),
+            })
+            .collect(),
+    )
+}
+
+fn walk<'a>(
+    node: &'a mut Node,
+    path: &mut Vec<Seg<'a>>,
     lookup: &dyn Fn(&str) -> Option<String>,
     warnings: &mut Vec<Diagnostic>,
 ) -> Result<(), Diagnostic> {
@@ -177,19 +203,15 @@ pub fn interpolate_tree(
                 let v = substitute(text, lookup, &mut unset).map_err(|e| {
                     Diagnostic::new(e.to_string())
                         .at(Some(node.loc.clone()))
-                        .with_path(path.clone())
+                        .with_path(field_path(path))
                 })?;
                 for name in unset {
-                    if !warnings
-                        .iter()
-                        .any(|w| w.message.contains(&format!("`{name}`")))
-                    {
+                    let message = format!("variable `{name}` is not set, using an empty string");
+                    if !warnings.iter().any(|w| w.message == message) {
                         warnings.push(
-                            Diagnostic::new(format!(
-                                "variable `{name}` is not set, using an empty string"
-                            ))
-                            .at(Some(node.loc.clone()))
-                            .with_path(path.clone()),
+                            Diagnostic::new(message)
+                                .at(Some(node.loc.clone()))
+                                .with_path(field_path(path)),
                         );
                     }
                 }
@@ -198,18 +220,16 @@ pub fn interpolate_tree(
         }
         Value::Seq(items) => {
             for (i, item) in items.iter_mut().enumerate() {
-                path.0.push(crate::diagnostic::Segment::Index(i));
-                let r = interpolate_tree(item, path, lookup, warnings);
-                path.0.pop();
-                r?;
+                path.push(Seg::Index(i));
+                walk(item, path, lookup, warnings)?;
+                path.pop();
             }
         }
         Value::Map(m) => {
             for (k, e) in m.iter_mut() {
-                path.0.push(crate::diagnostic::Segment::Key(k.clone()));
-                let r = interpolate_tree(&mut e.value, path, lookup, warnings);
-                path.0.pop();
-                r?;
+                path.push(Seg::Key(k.as_str()));
+                walk(&mut e.value, path, lookup, warnings)?;
+                path.pop();
             }
         }
         Value::Null => {}

@@ -163,11 +163,16 @@ impl Indexer {
     }
 }
 
-fn matches(pattern: &str, path: &[&str]) -> bool {
+fn matches(pattern: &str, path: &[String]) -> bool {
+    // Cheap rejections first: every pattern has at least two segments and starts with
+    // a resource kind.
+    if path.len() < 2 || !pattern.starts_with(path[0].as_str()) {
+        return false;
+    }
     let mut n = 0;
     for (i, p) in pattern.split('.').enumerate() {
         match path.get(i) {
-            Some(seg) if p == "*" || p == *seg => n += 1,
+            Some(seg) if p == "*" || p == seg => n += 1,
             _ => return false,
         }
     }
@@ -176,9 +181,8 @@ fn matches(pattern: &str, path: &[&str]) -> bool {
 
 /// Merges `over` into `base` at the document root (`path` empty) or at the given path.
 pub fn merge(base: &mut Value, over: Value, path: &mut Vec<String>, tags: &Tags) {
-    let refs: Vec<&str> = path.iter().map(String::as_str).collect();
-    let dotted = refs.join(".");
-    if !dotted.is_empty() && tags.is_override(&dotted) {
+    let refs: &[String] = path;
+    if !tags.overrides.is_empty() && !refs.is_empty() && tags.is_override(&refs.join(".")) {
         *base = over;
         return;
     }

@@ -29,8 +29,8 @@ pub enum Tag {
     Override,
     /// `!!str`: a plain scalar that must stay a string.
     Str,
-    /// Any other tag (kept, ignored).
-    Other(String),
+    /// Any other tag (ignored).
+    Other,
 }
 
 /// A mapping entry: the key's position and the value.
@@ -348,7 +348,7 @@ fn convert_tag(handle: &str, suffix: &str) -> Tag {
         ("!", "reset") => Tag::Reset,
         ("!", "override") => Tag::Override,
         ("tag:yaml.org,2002:", "str") | ("!!", "str") => Tag::Str,
-        _ => Tag::Other(format!("{handle}{suffix}")),
+        _ => Tag::Other,
     }
 }
 

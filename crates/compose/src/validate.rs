@@ -152,7 +152,7 @@ pub fn dependency_cycle(project: &Project) -> Option<Vec<String>> {
     }
     for (i, svc) in project.services.values().enumerate() {
         for dep in svc.depends_on.keys() {
-            if let Some(j) = names.iter().position(|n| n == dep) {
+            if let Some(j) = project.services.get_index_of(dep) {
                 g.add_edge(i, j, ());
             }
         }
