@@ -186,7 +186,7 @@ pub fn merge(base: &mut Value, over: Value, path: &mut Vec<String>, tags: &Tags)
         *base = over;
         return;
     }
-    if REPLACE.iter().any(|p| matches(p, &refs)) {
+    if REPLACE.iter().any(|p| matches(p, refs)) {
         if !over.is_null() {
             *base = over;
         }
@@ -194,7 +194,7 @@ pub fn merge(base: &mut Value, over: Value, path: &mut Vec<String>, tags: &Tags)
     }
     let unique = UNIQUE
         .iter()
-        .find(|(p, _)| matches(p, &refs))
+        .find(|(p, _)| matches(p, refs))
         .map(|(_, i)| *i);
     if refs.len() == 3 && refs[0] == "services" && refs[2] == "logging" {
         let driver = |v: &Value| v.get("driver").and_then(Value::as_str).map(str::to_owned);

@@ -5,9 +5,12 @@ use indexmap::IndexMap;
 
 use crate::model::{Project, Service};
 
+/// Tells whether a service sets a field.
+pub type IsSet = fn(&Service) -> bool;
+
 /// Service fields (dotted, below `services.*`) that are parsed and kept but not applied,
 /// each with a test for "set in this service".
-pub const NOT_APPLIED: &[(&str, fn(&Service) -> bool)] = &[
+pub const NOT_APPLIED: &[(&str, IsSet)] = &[
     ("blkio_config", |s| s.blkio_config.is_some()),
     ("cgroup_parent", |s| s.cgroup_parent.is_some()),
     ("cpu_count", |s| s.cpu_count.is_some()),
