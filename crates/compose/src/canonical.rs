@@ -173,6 +173,7 @@ pub fn service_defaults(
             b.dockerfile = Some("Dockerfile".to_owned());
         }
     }
+    implicit_dependencies(svc);
     if svc.networks.is_empty() && svc.network_mode.is_none() && svc.provider.is_none() {
         svc.networks.insert("default".to_owned(), None);
     }
@@ -182,6 +183,39 @@ pub fn service_defaults(
         }
     }
     Ok(())
+}
+
+/// Services used through `links`, `network_mode`/`ipc`/`pid: service:NAME` (restarted
+/// with it) and `volumes_from` become `depends_on` entries, as Compose does.
+fn implicit_dependencies(svc: &mut Service) {
+    let mut add = |name: &str, restart: bool| {
+        if !name.is_empty() && !svc.depends_on.contains_key(name) {
+            svc.depends_on.insert(
+                name.to_owned(),
+                crate::model::DependsOn {
+                    condition: "service_started".to_owned(),
+                    restart,
+                    required: true,
+                },
+            );
+        }
+    };
+    for l in &svc.links {
+        add(l.split(':').next().unwrap_or_default(), true);
+    }
+    for mode in [&svc.network_mode, &svc.ipc, &svc.pid]
+        .into_iter()
+        .flatten()
+    {
+        if let Some(name) = mode.strip_prefix("service:") {
+            add(name, true);
+        }
+    }
+    for v in &svc.volumes_from {
+        if !v.starts_with("container:") {
+            add(v.split(':').next().unwrap_or_default(), false);
+        }
+    }
 }
 
 fn read_raw(path: &Path) -> Result<IndexMap<String, String>, Diagnostic> {

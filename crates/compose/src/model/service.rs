@@ -71,7 +71,7 @@ pub struct Service {
     pub cpu_count: Option<i64>,
     /// Usable percentage of CPUs (Windows).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cpu_percent: Option<f64>,
+    pub cpu_percent: Option<i64>,
     /// CPU shares (relative weight).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu_shares: Option<i64>,
@@ -81,12 +81,12 @@ pub struct Service {
     /// CFS quota in microseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu_quota: Option<i64>,
-    /// Real-time period.
+    /// Real-time period in microseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cpu_rt_period: Option<Duration>,
-    /// Real-time runtime.
+    pub cpu_rt_period: Option<i64>,
+    /// Real-time runtime in microseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cpu_rt_runtime: Option<Duration>,
+    pub cpu_rt_runtime: Option<i64>,
     /// CPUs (fractional).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpus: Option<f64>,

@@ -686,8 +686,8 @@ pub struct BlkioRate {
 pub struct BlkioIops {
     /// Device path.
     pub path: String,
-    /// Operations per second.
-    pub rate: u64,
+    /// Operations per second (printed as a string, as Compose does).
+    pub rate: ByteSize,
 }
 
 /// Windows credential spec.
@@ -712,7 +712,35 @@ pub struct Provider {
     /// Provider type.
     #[serde(rename = "type")]
     pub kind: String,
-    /// Provider options.
-    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
-    pub options: IndexMap<String, serde_json::Value>,
+    /// Provider options; each value is a list (a scalar becomes a one-item list).
+    #[serde(
+        default,
+        skip_serializing_if = "IndexMap::is_empty",
+        deserialize_with = "provider_options"
+    )]
+    pub options: IndexMap<String, Vec<String>>,
+}
+
+fn provider_options<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<IndexMap<String, Vec<String>>, D::Error> {
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = IndexMap<String, Vec<String>>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a mapping of option names to values or lists of values")
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(IndexMap::new())
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut m = IndexMap::new();
+            while let Some(k) = map.next_key::<String>()? {
+                let v = map.next_value_seed(StringOrListSeed)?;
+                m.insert(k, v);
+            }
+            Ok(m)
+        }
+    }
+    d.deserialize_any(V)
 }
