@@ -3,7 +3,7 @@
 //! later, the daemon after a restart).
 
 use std::ffi::OsString;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -175,11 +175,23 @@ impl Container {
         };
         let mut line = serde_json::to_vec(req).map_err(|e| err(std::io::Error::other(e)))?;
         line.push(b'\n');
-        stream.write_all(&line).map_err(err)?;
+        // A monitor that exits while we connect resets the connection: it is gone.
+        let gone = |e: &std::io::Error| {
+            matches!(
+                e.kind(),
+                std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+            )
+        };
+        match stream.write_all(&line) {
+            Ok(()) => {}
+            Err(e) if gone(&e) => return Ok(None),
+            Err(e) => return Err(err(e)),
+        }
         stream.set_read_timeout(timeout).map_err(err)?;
         let mut answer = String::new();
         match BufReader::new(&stream).read_line(&mut answer) {
             Ok(_) => {}
+            Err(e) if gone(&e) => return Ok(None),
             Err(e)
                 if matches!(
                     e.kind(),
@@ -413,15 +425,8 @@ impl Container {
         crate::sys::pass_fd(&mut cmd, w.as_raw_fd(), crate::helper::REPORT_FD);
         let mut child = cmd.spawn().map_err(spawn_err)?;
         drop(w);
-        let mut text = String::new();
-        std::fs::File::from(r)
-            .read_to_string(&mut text)
-            .map_err(spawn_err)?;
-        match text
-            .lines()
-            .next()
-            .and_then(|l| serde_json::from_str(l).ok())
-        {
+        let report = crate::runtime::read_report(r).map_err(spawn_err)?;
+        match report {
             Some(Report::Created { pid, .. }) => Ok(ExecHandle { child, pid }),
             Some(Report::Failed(e)) => {
                 let _ = child.wait();

@@ -94,7 +94,12 @@ pub fn main(dir: &Path, report: OwnedFd) -> ExitCode {
         Ok(Cloned::Parent(_)) => sys::exit_immediately(0),
         Ok(Cloned::Child) => {}
     }
-    match Monitor::create(dir) {
+    let mut report = Some(report);
+    let created = Monitor::create(dir, &mut report);
+    let Some(mut report) = report else {
+        return ExitCode::from(125);
+    };
+    match created {
         Ok((mut monitor, warnings)) => {
             send(
                 &mut report,
@@ -246,7 +251,9 @@ fn write_id_maps(pid: Pid, spec: &oci_spec::runtime::Spec) -> Result<(), SetupEr
 }
 
 impl Monitor {
-    fn create(dir: &Path) -> Result<(Self, Vec<String>), SetupError> {
+    /// Creates the container. `report` is taken (closed) in the cloned init, which must not
+    /// keep the caller's report pipe open.
+    fn create(dir: &Path, report: &mut Option<File>) -> Result<(Self, Vec<String>), SetupError> {
         let launch: LaunchConfig = read_json(&dir.join(files::REQUEST))
             .map_err(|_| SetupError::fs("read", dir.join(files::REQUEST), Errnum(libc::EINVAL)))?;
         let mut state = State::load(dir)
@@ -304,6 +311,7 @@ impl Monitor {
                 return Err(undo_cgroup(SetupError::syscall("clone", e)));
             }
             Ok(Cloned::Child) => {
+                drop(report.take());
                 drop(listener);
                 drop(mon_ch);
                 drop(sigfd);
@@ -601,6 +609,14 @@ impl Monitor {
         };
         for w in self.waiters.drain(..) {
             reply(&w, &response);
+        }
+        // Clients that connected meanwhile get the same answer instead of a reset.
+        while let Ok((stream, _)) = self.listener.accept() {
+            let _ = stream.set_nonblocking(false);
+            let _ = stream.set_read_timeout(Some(CLIENT_TIMEOUT));
+            let mut line = String::new();
+            let _ = BufReader::new(&stream).read_line(&mut line);
+            reply(&stream, &response);
         }
     }
 }

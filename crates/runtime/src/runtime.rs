@@ -251,14 +251,9 @@ impl Runtime {
         crate::sys::pass_fd(&mut cmd, w.as_raw_fd(), crate::helper::REPORT_FD);
         let mut child = cmd.spawn().map_err(spawn_err)?;
         drop(w);
-        let mut text = String::new();
-        let read = fs::File::from(r).read_to_string(&mut text);
+        let report = read_report(r);
         let _ = child.wait();
-        read.map_err(spawn_err)?;
-        Ok(text
-            .lines()
-            .next()
-            .and_then(|l| serde_json::from_str(l).ok()))
+        report.map_err(spawn_err)
     }
 
     /// The container with this id.
@@ -305,4 +300,35 @@ impl Runtime {
         cmd.args(&self.config.helper_args).arg(sub).args(args);
         cmd
     }
+}
+
+/// How long a helper may take to report (a stuck set-up must not hang the caller forever).
+const REPORT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Reads the one-line report a helper writes on its report pipe. Only the first line counts:
+/// the pipe may stay open in processes that outlive the report.
+pub(crate) fn read_report(r: std::os::fd::OwnedFd) -> std::io::Result<Option<Report>> {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use std::os::fd::AsFd;
+    let deadline = std::time::Instant::now() + REPORT_TIMEOUT;
+    let mut file = fs::File::from(r);
+    let mut line = Vec::new();
+    let mut byte = [0u8; 512];
+    while !line.contains(&b'\n') {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let timeout = PollTimeout::try_from(left).unwrap_or(PollTimeout::ZERO);
+        let mut fds = [PollFd::new(file.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, timeout) {
+            Ok(0) => return Err(std::io::Error::from(std::io::ErrorKind::TimedOut)),
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+        match file.read(&mut byte)? {
+            0 => break,
+            n => line.extend_from_slice(&byte[..n]),
+        }
+    }
+    let first = line.split(|&b| b == b'\n').next().unwrap_or_default();
+    Ok(serde_json::from_slice(first).ok())
 }

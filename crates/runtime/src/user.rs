@@ -80,8 +80,10 @@ pub fn resolve(spec: &str, passwd: &str, group: &str) -> Result<Identity, SetupE
         };
     }
     let mut additional_gids = Vec::new();
-    // With an explicit group Docker uses only that one, like `su -g`.
+    // With an explicit group Docker uses only that one, like `su -g`; otherwise the
+    // primary group and every group listing the user, as initgroups(3) does.
     if let (Some(name), None) = (name, grp) {
+        additional_gids.push(gid);
         for (_, id, members) in group_entries(group) {
             if members.contains(&name) && id != gid && !additional_gids.contains(&id) {
                 additional_gids.push(id);
@@ -115,7 +117,7 @@ mod tests {
         let a = resolve("alice", PASSWD, GROUP).unwrap();
         assert_eq!(
             (a.uid, a.gid, a.additional_gids.clone()),
-            (1000, 1000, vec![10, 29])
+            (1000, 1000, vec![1000, 10, 29])
         );
         assert_eq!(a.home, "/home/alice");
         let b = resolve("1000:wheel", PASSWD, GROUP).unwrap();

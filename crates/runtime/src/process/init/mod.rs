@@ -263,6 +263,7 @@ pub fn prepare_process(
     let first = args.first().ok_or(SetupError::NoCommand)?;
     let path = find_executable(first, &env)?;
     let cstr = |s: &str| CString::new(s).map_err(|_| SetupError::InvalidUser { user: s.into() });
+    crate::sys::cloexec_from(3).map_err(|e| SetupError::syscall("close_range", e))?;
     let prepared = Prepared {
         path: cstr(&path)?,
         args: args.iter().map(|s| cstr(s)).collect::<Result<_, _>>()?,
