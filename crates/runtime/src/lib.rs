@@ -8,6 +8,7 @@
 
 pub mod cgroups;
 pub mod clock;
+pub mod console;
 pub mod container;
 pub mod diff;
 pub mod helper;

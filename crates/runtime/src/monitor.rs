@@ -28,8 +28,8 @@
 //! pipes, with small buffers, to keep its memory small.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, IoSlice, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -39,7 +39,6 @@ use nix::fcntl::OFlag;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, kill, sigprocmask};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
-use nix::sys::socket::{ControlMessage, MsgFlags, UnixAddr, sendmsg};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{Pid, pipe2, setsid};
 use serde::{Deserialize, Serialize};
@@ -145,6 +144,8 @@ struct StdioSetup {
     child: [OwnedFd; 3],
     tty: bool,
     outputs: Vec<(OwnedFd, Stream)>,
+    /// Host path of the terminal, bind-mounted on the container's `/dev/console`.
+    console: Option<PathBuf>,
 }
 
 fn devnull() -> Result<OwnedFd, SetupError> {
@@ -171,6 +172,7 @@ fn prepare_stdio(stdio: &Stdio) -> Result<StdioSetup, SetupError> {
                 child: [dup(&n)?, dup(&n)?, n],
                 tty: false,
                 outputs: Vec::new(),
+                console: None,
             })
         }
         Stdio::Inherit => Ok(StdioSetup {
@@ -181,6 +183,7 @@ fn prepare_stdio(stdio: &Stdio) -> Result<StdioSetup, SetupError> {
             ],
             tty: false,
             outputs: Vec::new(),
+            console: None,
         }),
         Stdio::Logs(_) => {
             let (out_r, out_w) = pipe()?;
@@ -189,6 +192,7 @@ fn prepare_stdio(stdio: &Stdio) -> Result<StdioSetup, SetupError> {
                 child: [devnull()?, out_w, err_w],
                 tty: false,
                 outputs: vec![(out_r, Stream::Stdout), (err_r, Stream::Stderr)],
+                console: None,
             })
         }
         Stdio::Tty { console_socket } => {
@@ -197,35 +201,16 @@ fn prepare_stdio(stdio: &Stdio) -> Result<StdioSetup, SetupError> {
             let name = nix::unistd::ttyname(&pty.slave)
                 .map(|p| p.display().to_string())
                 .unwrap_or_default();
-            send_console(console_socket, &pty.master, &name)?;
+            crate::console::send_fd(console_socket, &pty.master, &name)?;
             drop(pty.master);
             Ok(StdioSetup {
                 child: [dup(&pty.slave)?, dup(&pty.slave)?, pty.slave],
                 tty: true,
                 outputs: Vec::new(),
+                console: Some(PathBuf::from(name)),
             })
         }
     }
-}
-
-/// Sends the pty master over the console socket with `SCM_RIGHTS`, the name as payload
-/// (runc's protocol).
-pub fn send_console(path: &Path, master: &OwnedFd, name: &str) -> Result<(), SetupError> {
-    let err = |errno: Errnum| SetupError::Console {
-        path: path.display().to_string(),
-        errno,
-    };
-    let sock = UnixStream::connect(path).map_err(|e| err(Errnum::from(&e)))?;
-    let fds = [master.as_raw_fd()];
-    sendmsg::<UnixAddr>(
-        sock.as_raw_fd(),
-        &[IoSlice::new(name.as_bytes())],
-        &[ControlMessage::ScmRights(&fds)],
-        MsgFlags::empty(),
-        None,
-    )
-    .map_err(|e| err(e.into()))?;
-    Ok(())
 }
 
 fn write_id_maps(pid: Pid, spec: &oci_spec::runtime::Spec) -> Result<(), SetupError> {
@@ -324,6 +309,7 @@ impl Monitor {
                     channel: init_ch,
                     stdio: stdio.child,
                     tty: stdio.tty,
+                    console: stdio.console.clone(),
                     cgroup_mounts: cgroup.mounts(),
                     join: plan.join,
                     new_cgroupns: plan.new_cgroupns,

@@ -157,3 +157,10 @@ pub fn cloexec_from(first: u32) -> Result<(), Errno> {
         Ok(())
     }
 }
+
+/// Takes ownership of a descriptor the kernel just delivered with `SCM_RIGHTS`.
+pub fn adopt_received_fd(fd: RawFd) -> std::os::fd::OwnedFd {
+    // SAFETY: the kernel installed this descriptor in our table for this message; nothing
+    // else in the process knows or owns it.
+    unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) }
+}

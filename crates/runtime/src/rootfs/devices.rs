@@ -82,3 +82,24 @@ fn bind_device(root: &Path, node: &Path) -> Result<(), SetupError> {
         errno: errno.into(),
     })
 }
+
+/// Bind-mounts the container's terminal on `/dev/console`, as runc does.
+pub fn bind_console(root: &Path, tty: &Path) -> Result<(), SetupError> {
+    let target = root.join("dev/console");
+    if std::fs::symlink_metadata(&target).is_err() {
+        std::fs::File::create(&target).map_err(|e| SetupError::fs("create", &target, &e))?;
+    }
+    mount(
+        Some(tty),
+        &target,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(|errno| SetupError::Mount {
+        source_path: tty.display().to_string(),
+        target: target.display().to_string(),
+        fstype: "bind".into(),
+        errno: errno.into(),
+    })
+}

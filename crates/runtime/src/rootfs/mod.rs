@@ -63,12 +63,13 @@ pub fn secure_join(root: &Path, unsafe_path: &Path) -> PathBuf {
 
 /// Steps 1–4: everything before `pivot_root`. `rootfs_dir` is the mount point in the
 /// container's state directory; `cgroups` lists `(hierarchy name, host directory)` of the
-/// container's cgroups for a `cgroup` mount.
+/// container's cgroups for a `cgroup` mount; `console` the terminal for `/dev/console`.
 pub fn prepare(
     spec: &oci_spec::runtime::Spec,
     rootfs: &crate::Rootfs,
     rootfs_dir: &Path,
     cgroups: &[(String, PathBuf)],
+    console: Option<&Path>,
 ) -> Result<(), SetupError> {
     let linux = spec.linux().as_ref();
     let propagation =
@@ -93,6 +94,9 @@ pub fn prepare(
     if mounts_dev {
         let extra = linux.and_then(|l| l.devices().clone()).unwrap_or_default();
         devices::populate(rootfs_dir, &extra)?;
+        if let Some(tty) = console {
+            devices::bind_console(rootfs_dir, tty)?;
+        }
     }
     Ok(())
 }

@@ -63,6 +63,8 @@ pub struct InitArgs<'a> {
     pub stdio: [OwnedFd; 3],
     /// Whether stdio is a terminal (make it the controlling one).
     pub tty: bool,
+    /// Host path of that terminal, for the container's `/dev/console`.
+    pub console: Option<PathBuf>,
     /// The container's cgroup directories for its `/sys/fs/cgroup` view.
     pub cgroup_mounts: Vec<(String, PathBuf)>,
     /// Namespaces to join by path, in order.
@@ -141,7 +143,13 @@ fn setup(a: &mut InitArgs<'_>) -> Result<(Prepared, Vec<String>), SetupError> {
             .map_err(|e| SetupError::syscall("ioctl TIOCSCTTY", e))?;
     }
     let spec = a.spec;
-    rootfs::prepare(spec, a.rootfs, &a.rootfs_dir, &a.cgroup_mounts)?;
+    rootfs::prepare(
+        spec,
+        a.rootfs,
+        &a.rootfs_dir,
+        &a.cgroup_mounts,
+        a.console.as_deref(),
+    )?;
     rootfs::pivot::pivot(&a.rootfs_dir)?;
     if let Some(h) = spec.hostname() {
         sethostname(h).map_err(|errno| SetupError::Hostname {
