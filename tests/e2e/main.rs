@@ -1,3 +1,4 @@
 //! End-to-end tests: the real `berth` binary against real files, containers and networks.
 
 mod cli;
+mod daemon;

@@ -2,7 +2,10 @@
 //! per-container monitor.
 #![forbid(unsafe_code)]
 
+mod api;
 mod cli;
+mod client;
+mod daemon;
 
 use std::process::ExitCode;
 
