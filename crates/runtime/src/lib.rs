@@ -31,3 +31,9 @@ pub use process::message::SetupError;
 pub use request::{ContainerRequest, LogConfig, Rootfs, Stdio};
 pub use runtime::{HELPER_SUBCOMMAND, Runtime, RuntimeConfig, RuntimeError};
 pub use state::{State, Status};
+
+/// Signals, as [`Container::kill`] takes them.
+pub use nix::sys::signal::Signal;
+/// The OCI types of the API (`oci_spec::runtime::Spec`…), re-exported so callers use the
+/// same version.
+pub use oci_spec;

@@ -213,6 +213,28 @@ fn prepare_stdio(stdio: &Stdio) -> Result<StdioSetup, SetupError> {
     }
 }
 
+/// `linux.cgroupsPath` when it is a plain path (`/parent/name`), else `<cgroup_parent>/<id>`
+/// (systemd's `slice:prefix:name` form is not supported and falls back to the default).
+fn cgroup_location(launch: &LaunchConfig) -> (String, String) {
+    let req = &launch.request;
+    let path = req
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().clone());
+    if let Some(p) = path
+        && !p.to_string_lossy().contains(':')
+        && let Some(name) = p.file_name()
+    {
+        let parent = p
+            .parent()
+            .map(|x| x.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        return (parent, name.to_string_lossy().into_owned());
+    }
+    (launch.cgroup_parent.clone(), req.id.clone())
+}
+
 fn write_id_maps(pid: Pid, spec: &oci_spec::runtime::Spec) -> Result<(), SetupError> {
     let Some(linux) = spec.linux() else {
         return Ok(());
@@ -254,7 +276,8 @@ impl Monitor {
             .map_err(|e| SetupError::syscall("signalfd", e))?;
 
         let plan = crate::namespaces::plan(&req.spec, req.netns.as_ref())?;
-        let cgroup = Cgroup::create(&launch.cgroup_parent, &req.id)?;
+        let (cg_parent, cg_name) = cgroup_location(&launch);
+        let cgroup = Cgroup::create(&cg_parent, &cg_name)?;
         let undo_cgroup = |e: SetupError| {
             let _ = cgroup.remove();
             e

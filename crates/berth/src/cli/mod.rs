@@ -2,6 +2,7 @@
 
 mod daemon;
 mod events;
+mod runtime;
 mod system;
 
 use std::process::ExitCode;
@@ -72,6 +73,12 @@ enum Command {
     Version(system::VersionArgs),
     /// Show the daemon's paths, pid, uptime and object counts.
     Info(system::InfoArgs),
+    /// The container runtime core behind runc's command line (create, start, state, kill,
+    /// delete, run, exec).
+    Runtime(runtime::RuntimeArgs),
+    /// Internal: the runtime's per-container monitor and exec helper.
+    #[command(name = "runtime-helper", hide = true)]
+    RuntimeHelper(runtime::HelperArgs),
 }
 
 /// Runs a client command's future on a small single-threaded runtime.
@@ -127,5 +134,7 @@ pub fn main() -> ExitCode {
         Command::Events(args) => finish(events::run(global, args)),
         Command::Version(args) => finish(system::version(global, args)),
         Command::Info(args) => finish(system::info(global, args)),
+        Command::Runtime(args) => runtime::run(global, args),
+        Command::RuntimeHelper(args) => runtime::helper(args),
     }
 }
