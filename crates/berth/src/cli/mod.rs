@@ -2,6 +2,7 @@
 
 mod daemon;
 mod events;
+mod runtime;
 mod system;
 
 use std::process::ExitCode;
@@ -79,6 +80,12 @@ enum Command {
     Info(system::InfoArgs),
     /// Validate the stack files and print the canonical model.
     Config(config::ConfigArgs),
+    /// The container runtime core behind runc's command line (create, start, state, kill,
+    /// delete, run, exec).
+    Runtime(runtime::RuntimeArgs),
+    /// Internal: the runtime's per-container monitor and exec helper.
+    #[command(name = "runtime-helper", hide = true)]
+    RuntimeHelper(runtime::HelperArgs),
 }
 
 /// Runs a client command's future on a small single-threaded runtime.
@@ -140,5 +147,7 @@ pub fn main() -> ExitCode {
         Command::Version(args) => finish(system::version(global, args)),
         Command::Info(args) => finish(system::info(global, args)),
         Command::Config(args) => finish(config::run(&cli.project, args)),
+        Command::Runtime(args) => runtime::run(global, args),
+        Command::RuntimeHelper(args) => runtime::helper(args),
     }
 }
