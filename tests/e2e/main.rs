@@ -1,4 +1,5 @@
 //! End-to-end tests: the real `berth` binary against real files, containers and networks.
 
 mod cli;
+mod config;
 mod daemon;

@@ -6,6 +6,7 @@ mod api;
 mod cli;
 mod client;
 mod daemon;
+mod report;
 
 use std::process::ExitCode;
 

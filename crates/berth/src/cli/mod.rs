@@ -2,11 +2,15 @@
 
 mod daemon;
 mod events;
+mod runtime;
 mod system;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+pub mod config;
+pub mod project;
 
 /// Exit codes shared by every command, documented in the README.
 #[allow(dead_code)] // used as commands land
@@ -27,6 +31,8 @@ pub mod exit {
 pub struct Cli {
     #[command(flatten)]
     global: GlobalArgs,
+    #[command(flatten)]
+    project: project::ProjectArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -72,6 +78,14 @@ enum Command {
     Version(system::VersionArgs),
     /// Show the daemon's paths, pid, uptime and object counts.
     Info(system::InfoArgs),
+    /// Validate the stack files and print the canonical model.
+    Config(config::ConfigArgs),
+    /// The container runtime core behind runc's command line (create, start, state, kill,
+    /// delete, run, exec).
+    Runtime(runtime::RuntimeArgs),
+    /// Internal: the runtime's per-container monitor and exec helper.
+    #[command(name = "runtime-helper", hide = true)]
+    RuntimeHelper(runtime::HelperArgs),
 }
 
 /// Runs a client command's future on a small single-threaded runtime.
@@ -97,11 +111,16 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-/// Maps a client command's outcome to an exit code, printing the error chain.
+/// Maps a command's outcome to an exit code, printing a failure: stack-file diagnostics
+/// with a source snippet (exit 3), anything else as an error chain (exit 1).
 fn finish(result: anyhow::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            if let Some(d) = e.downcast_ref::<berth_compose::Diagnostics>() {
+                crate::report::print_diagnostics(d);
+                return ExitCode::from(exit::INVALID_INPUT);
+            }
             eprintln!("berth: {}", error_chain(e.as_ref()));
             ExitCode::from(exit::RUNTIME)
         }
@@ -127,5 +146,8 @@ pub fn main() -> ExitCode {
         Command::Events(args) => finish(events::run(global, args)),
         Command::Version(args) => finish(system::version(global, args)),
         Command::Info(args) => finish(system::info(global, args)),
+        Command::Config(args) => finish(config::run(&cli.project, args)),
+        Command::Runtime(args) => runtime::run(global, args),
+        Command::RuntimeHelper(args) => runtime::helper(args),
     }
 }

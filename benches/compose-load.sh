@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Benchmark: load + interpolate + merge + normalize a generated 1,000-service stack plus
+# an override file, with the release `berth config -q` (validation only, no output).
+# Goal: under 50 ms. Needs hyperfine (Debian package `hyperfine`).
+#
+#   benches/compose-load.sh            # 1000 services
+#   SERVICES=5000 benches/compose-load.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+n="${SERVICES:-1000}"
+target="${CARGO_TARGET_DIR:-target}"
+cargo build --release -p berth --quiet
+berth="$target/release/berth"
+
+dir="$(mktemp -d)"
+[ -n "${KEEP:-}" ] || trap 'rm -rf "$dir"' EXIT
+echo "stack in $dir" >&2
+
+{
+  echo 'name: bench'
+  echo 'x-defaults: &defaults'
+  echo '  image: "busybox:${TAG:-latest}"'
+  echo '  restart: unless-stopped'
+  echo '  healthcheck:'
+  echo '    test: ["CMD", "true"]'
+  echo '    interval: 10s'
+  echo '    timeout: 1s'
+  echo '  logging:'
+  echo '    driver: json-file'
+  echo '    options: {max-size: 10m}'
+  echo 'services:'
+  for i in $(seq 1 "$n"); do
+    echo "  svc$i:"
+    echo "    <<: *defaults"
+    echo "    command: sh -c \"echo service $i && sleep 3600\""
+    echo "    environment:"
+    echo "      - INDEX=$i"
+    echo "      - REGION=\${REGION:-eu}"
+    echo "      - HOME"
+    echo "    ports:"
+    echo "      - \"127.0.0.1:$((10000 + i)):80\""
+    echo "    volumes:"
+    echo "      - data:/data"
+    echo "      - ./conf/$i:/etc/conf:ro"
+    echo "    labels: [\"com.example.index=$i\", \"com.example.tier=\${TIER:-back}\"]"
+    echo "    deploy:"
+    echo "      resources: {limits: {memory: 64m, cpus: '0.5'}}"
+    if [ "$i" -gt 1 ]; then
+      echo "    depends_on:"
+      echo "      svc$((i - 1)):"
+      echo "        condition: service_healthy"
+    fi
+  done
+  echo 'volumes:'
+  echo '  data: {}'
+} > "$dir/compose.yaml"
+
+{
+  echo 'services:'
+  for i in $(seq 1 "$n"); do
+    echo "  svc$i:"
+    echo "    environment:"
+    echo "      INDEX: \"override-$i\""
+    echo "      EXTRA: \"\${EXTRA:-x}\""
+    echo "    ports:"
+    echo "      - \"127.0.0.1:$((20000 + i)):81\""
+  done
+} > "$dir/compose.override.yaml"
+
+echo "stack: $n services, $(wc -l < "$dir/compose.yaml") + $(wc -l < "$dir/compose.override.yaml") lines" >&2
+"$berth" --project-directory "$dir" -f "$dir/compose.yaml" -f "$dir/compose.override.yaml" config --services | wc -l >&2
+hyperfine --warmup 3 --runs 20 -N \
+  "$berth --project-directory $dir -f $dir/compose.yaml -f $dir/compose.override.yaml config -q"

@@ -1,0 +1,200 @@
+//! Reading a set of stack files into one merged canonical JSON value.
+//!
+//! Per file: read → parse (located) → interpolate → take `!reset`/`!override` tags →
+//! take `include` → decode into the typed model (short syntaxes expanded, located type
+//! errors) → make paths absolute → back to JSON → resolve `extends` → add included
+//! projects. Files are then merged in order with the rules of [`crate::merge`].
+//! The interpolated trees are kept so later phases can point at file:line:column.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use indexmap::IndexMap;
+use serde_json::Value;
+
+use crate::diagnostic::{Diagnostic, FieldPath, Location, Segment};
+use crate::discover::FileRef;
+use crate::merge::{Tags, apply_resets, merge};
+use crate::model::Project;
+use crate::source::{Node, Value as NodeValue};
+
+/// The environment and base directory a set of files is read with.
+pub(crate) struct Scope {
+    /// Interpolation variables (process environment over `.env`).
+    pub env: IndexMap<String, String>,
+    /// Relative paths resolve against this directory.
+    pub base_dir: PathBuf,
+}
+
+/// State shared by the whole load: warnings, kept trees, include stack, extends cache.
+pub(crate) struct Loader<'a> {
+    pub process_env: &'a IndexMap<String, String>,
+    pub stdin: Option<&'a str>,
+    pub warnings: Vec<Diagnostic>,
+    pub trees: Vec<Node>,
+    pub include_stack: Vec<PathBuf>,
+    extends_cache: HashMap<PathBuf, Value>,
+}
+
+impl<'a> Loader<'a> {
+    pub fn new(process_env: &'a IndexMap<String, String>, stdin: Option<&'a str>) -> Loader<'a> {
+        Loader {
+            process_env,
+            stdin,
+            warnings: Vec::new(),
+            trees: Vec::new(),
+            include_stack: Vec::new(),
+            extends_cache: HashMap::new(),
+        }
+    }
+
+    fn home(&self) -> Option<&str> {
+        self.process_env.get("HOME").map(String::as_str)
+    }
+
+    /// Loads and merges `files` in order.
+    pub fn load_set(&mut self, files: &[FileRef], scope: &Scope) -> Result<Value, Diagnostic> {
+        let mut acc = Value::Object(serde_json::Map::new());
+        for f in files {
+            let (value, tags) = self.load_file(f, scope)?;
+            apply_resets(&mut acc, &tags);
+            merge(&mut acc, value, &mut Vec::new(), &tags);
+        }
+        Ok(acc)
+    }
+
+    fn read(&self, f: &FileRef) -> Result<(PathBuf, String), Diagnostic> {
+        match f {
+            FileRef::Stdin => Ok((
+                PathBuf::from("-"),
+                self.stdin.unwrap_or_default().to_owned(),
+            )),
+            FileRef::Path(p) => std::fs::read_to_string(p)
+                .map(|t| (p.clone(), t))
+                .map_err(|e| Diagnostic::io(p, &e)),
+        }
+    }
+
+    /// Parses and interpolates one file; returns the tree (tags and `include`/`version`
+    /// taken out), its tags and its `include` node.
+    fn parse_file(
+        &mut self,
+        path: &Path,
+        text: &str,
+        env: &IndexMap<String, String>,
+    ) -> Result<(Node, Tags, Option<Node>), Diagnostic> {
+        let mut node = crate::source::parse(text, path)?;
+        match &node.value {
+            NodeValue::Map(_) => {}
+            NodeValue::Null => {
+                node.value = NodeValue::Map(IndexMap::new());
+            }
+            _ => {
+                return Err(Diagnostic::new(format!(
+                    "a stack file must be a mapping, found {}",
+                    node.kind()
+                ))
+                .at(Some(node.loc.clone())));
+            }
+        }
+        let lookup = |k: &str| env.get(k).cloned();
+        crate::interpolate::interpolate_tree(&mut node, &lookup, &mut self.warnings)?;
+        let tags = Tags::take(&mut node);
+        let map = node
+            .as_map_mut()
+            .ok_or_else(|| Diagnostic::new("internal: root is not a mapping"))?;
+        if let Some(v) = map.shift_remove("version") {
+            self.warnings.push(
+                Diagnostic::new("the top-level `version` is obsolete and ignored")
+                    .at(Some(v.key_loc))
+                    .with_path(FieldPath::keys(&["version"])),
+            );
+        }
+        let include = map.shift_remove("include").map(|e| e.value);
+        Ok((node, tags, include))
+    }
+
+    /// Decodes a tree into the model, resolves its paths against `base`, and returns it
+    /// as JSON without the per-file noise (empty name, working dir).
+    fn decode(&self, node: &Node, base: &Path) -> Result<Value, Diagnostic> {
+        let mut project: Project = crate::decode::from_node(node, &FieldPath::root())?;
+        crate::canonical::resolve_paths(&mut project, base, self.home());
+        let mut v = serde_json::to_value(&project)
+            .map_err(|e| Diagnostic::new(format!("internal: cannot encode the model: {e}")))?;
+        if let Some(m) = v.as_object_mut() {
+            m.shift_remove("working_dir");
+            if m.get("name").and_then(Value::as_str) == Some("") {
+                m.shift_remove("name");
+            }
+        }
+        Ok(v)
+    }
+
+    fn load_file(&mut self, f: &FileRef, scope: &Scope) -> Result<(Value, Tags), Diagnostic> {
+        let (path, text) = self.read(f)?;
+        let (node, tags, include) = self.parse_file(&path, &text, &scope.env)?;
+        let mut value = self.decode(&node, &scope.base_dir)?;
+        crate::extends::resolve(self, &mut value, &path, &scope.env, &tags, &node)?;
+        if let Some(inc) = include {
+            crate::include::apply(self, &inc, &mut value, scope)?;
+        }
+        self.trees.push(node);
+        Ok((value, tags))
+    }
+
+    /// Loads `path` for `extends` (paths relative to its own directory), cached.
+    pub fn load_for_extends(
+        &mut self,
+        path: &Path,
+        env: &IndexMap<String, String>,
+    ) -> Result<Value, Diagnostic> {
+        if let Some(v) = self.extends_cache.get(path) {
+            return Ok(v.clone());
+        }
+        let (path, text) = self.read(&FileRef::Path(path.to_path_buf()))?;
+        let (node, _tags, _include) = self.parse_file(&path, &text, env)?;
+        let base = path
+            .parent()
+            .map_or_else(|| PathBuf::from("/"), Path::to_path_buf);
+        let v = self.decode(&node, &base)?;
+        self.trees.push(node);
+        self.extends_cache.insert(path, v.clone());
+        Ok(v)
+    }
+
+    /// Where `path` is written, searching the most recent file first.
+    pub fn locate(&self, path: &FieldPath) -> Option<Location> {
+        self.trees.iter().rev().find_map(|t| locate_in(t, path))
+    }
+}
+
+/// Finds `path` in one tree: the key's position for mapping entries, the item's for
+/// sequence items. A key step into a sequence matches an item equal to the key (so
+/// `services.web.depends_on.db` finds `db` in the list form).
+pub fn locate_in(tree: &Node, path: &FieldPath) -> Option<Location> {
+    let mut cur = tree;
+    let mut loc = cur.loc.clone();
+    for seg in &path.0 {
+        match (seg, &cur.value) {
+            (Segment::Key(k), NodeValue::Map(m)) => {
+                let e = m.get(k)?;
+                loc = e.key_loc.clone();
+                cur = &e.value;
+            }
+            (Segment::Key(k), NodeValue::Seq(items)) => {
+                let item = items.iter().find(|i| {
+                    i.as_str()
+                        .is_some_and(|s| s == k || s.split([':', '=']).next() == Some(k.as_str()))
+                })?;
+                loc = item.loc.clone();
+                cur = item;
+            }
+            (Segment::Index(i), NodeValue::Seq(items)) => {
+                cur = items.get(*i)?;
+                loc = cur.loc.clone();
+            }
+            _ => return None,
+        }
+    }
+    Some(loc)
+}
