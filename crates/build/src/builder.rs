@@ -100,28 +100,33 @@ pub enum BuildError {
     #[error(transparent)]
     Cache(#[from] CacheError),
     /// A step failed.
-    #[error("{}:{}: step {step} ({instruction}) of stage {stage} failed", path.display(), location.line)]
-    Step {
-        /// The Dockerfile.
-        path: PathBuf,
-        /// The stage's name or index.
-        stage: String,
-        /// `n/total` within the stage.
-        step: String,
-        /// The instruction as written.
-        instruction: String,
-        /// Where it is.
-        location: Location,
-        /// What went wrong.
-        #[source]
-        source: StepError,
-    },
+    #[error(transparent)]
+    Step(Box<StepFailed>),
     /// Writing the final image or its tags failed.
     #[error("creating the final image")]
     Finish(#[source] StoreError),
     /// A build thread panicked (a bug).
     #[error("a build thread panicked")]
     Panicked,
+}
+
+/// A failed step with where it is.
+#[derive(Debug, thiserror::Error)]
+#[error("{}:{}: step {step} ({instruction}) of stage {stage} failed", path.display(), location.line)]
+pub struct StepFailed {
+    /// The Dockerfile.
+    pub path: PathBuf,
+    /// The stage's name or index.
+    pub stage: String,
+    /// `n/total` within the stage.
+    pub step: String,
+    /// The instruction as written.
+    pub instruction: String,
+    /// Where it is.
+    pub location: Location,
+    /// What went wrong.
+    #[source]
+    pub source: StepError,
 }
 
 /// What the builder reports while it works.
@@ -256,30 +261,29 @@ impl<'a> Builder<'a> {
         let _guard = ScratchDir(scratch.clone());
         let results: Mutex<BTreeMap<usize, StageResult>> = Mutex::new(BTreeMap::new());
         for wave in graph.waves(target) {
-            let outcomes: Vec<Result<(usize, StageResult), BuildError>> =
-                std::thread::scope(|s| {
-                    let handles: Vec<_> = wave
-                        .iter()
-                        .map(|&i| {
-                            let run = StageRun {
-                                builder: self,
-                                df: &df,
-                                graph: &graph,
-                                stage: &df.stages[i],
-                                ctx: &ctx,
-                                cache: &cache,
-                                req: &req,
-                                done: &results,
-                                scratch: scratch.join(format!("stage-{i}")),
-                            };
-                            s.spawn(move || run.run().map(|r| (i, r)))
-                        })
-                        .collect();
-                    handles
-                        .into_iter()
-                        .map(|h| h.join().unwrap_or(Err(BuildError::Panicked)))
-                        .collect()
-                });
+            let outcomes: Vec<Result<(usize, StageResult), BuildError>> = std::thread::scope(|s| {
+                let handles: Vec<_> = wave
+                    .iter()
+                    .map(|&i| {
+                        let run = StageRun {
+                            builder: self,
+                            df: &df,
+                            graph: &graph,
+                            stage: &df.stages[i],
+                            ctx: &ctx,
+                            cache: &cache,
+                            req: &req,
+                            done: &results,
+                            scratch: scratch.join(format!("stage-{i}")),
+                        };
+                        s.spawn(move || run.run().map(|r| (i, r)))
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or(Err(BuildError::Panicked)))
+                    .collect()
+            });
             for o in outcomes {
                 let (i, r) = o?;
                 results

@@ -153,7 +153,8 @@ impl Placer {
             if header.entry_type().is_dir() {
                 self.dirs.insert(target.clone());
             }
-            self.tw.raw(&mut header, target.trim_start_matches('/'), &mut entry)?;
+            self.tw
+                .raw(&mut header, target.trim_start_matches('/'), &mut entry)?;
         }
         Ok(())
     }
@@ -189,7 +190,11 @@ fn parse_chmod(s: &str) -> Result<u32, StepError> {
 }
 
 /// Writes the layer of a COPY/ADD step; returns the tar's path.
-pub(crate) fn copy(run: &StepRun<'_>, config: &ImageConfig, cp: &Copy) -> Result<PathBuf, StepError> {
+pub(crate) fn copy(
+    run: &StepRun<'_>,
+    config: &ImageConfig,
+    cp: &Copy,
+) -> Result<PathBuf, StepError> {
     run.mkdir_scratch()?;
     let s = run.scope;
     let is_add = matches!(run.step.instruction, Instruction::Add(_));
@@ -208,7 +213,11 @@ pub(crate) fn copy(run: &StepRun<'_>, config: &ImageConfig, cp: &Copy) -> Result
     let chmod = cp
         .chmod
         .as_ref()
-        .map(|m| s.word(m).map_err(StepError::from).and_then(|m| parse_chmod(&m)))
+        .map(|m| {
+            s.word(m)
+                .map_err(StepError::from)
+                .and_then(|m| parse_chmod(&m))
+        })
         .transpose()?;
     let dest_raw = s.word(&cp.dest)?;
     let dest = absolute(&config.config.working_dir, &dest_raw);

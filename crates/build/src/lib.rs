@@ -27,7 +27,7 @@ pub mod step;
 pub mod substitute;
 mod words;
 
-pub use builder::{BuildError, BuildRequest, Builder, DockerfileSource, Event};
+pub use builder::{BuildError, BuildRequest, Builder, DockerfileSource, Event, StepFailed};
 pub use diagnostic::{Diagnostic, Location, ParseError};
 pub use instruction::{Command, Instruction};
 pub use parse::{Dockerfile, Stage, Step};

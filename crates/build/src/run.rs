@@ -113,8 +113,15 @@ impl StepRun<'_> {
                         .ok_or(StepError::UnsupportedMount("bind"))?;
                     out.push(bind(&target, entry.path, true)?);
                 }
-                MountKind::Bind { .. } => return Err(StepError::UnsupportedMount("bind (from= or rw)")),
-                MountKind::Secret { required: false, .. } | MountKind::Ssh { required: false, .. } => {}
+                MountKind::Bind { .. } => {
+                    return Err(StepError::UnsupportedMount("bind (from= or rw)"));
+                }
+                MountKind::Secret {
+                    required: false, ..
+                }
+                | MountKind::Ssh {
+                    required: false, ..
+                } => {}
                 MountKind::Secret { .. } => return Err(StepError::UnsupportedMount("secret")),
                 MountKind::Ssh { .. } => return Err(StepError::UnsupportedMount("ssh")),
             }
@@ -135,7 +142,11 @@ impl Drop for ContainerGuard {
 }
 
 /// Runs the step's command; returns the path of its layer tar.
-pub(crate) fn run(step: &StepRun<'_>, config: &ImageConfig, run: &Run) -> Result<PathBuf, StepError> {
+pub(crate) fn run(
+    step: &StepRun<'_>,
+    config: &ImageConfig,
+    run: &Run,
+) -> Result<PathBuf, StepError> {
     step.mkdir_scratch()?;
     let scratch = &step.scratch;
     let mk = |name: &str| -> Result<PathBuf, StepError> {
@@ -171,9 +182,7 @@ pub(crate) fn run(step: &StepRun<'_>, config: &ImageConfig, run: &Run) -> Result
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
     if !env.iter().any(|e| e.starts_with("PATH=")) {
-        env.push(
-            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
-        );
+        env.push("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string());
     }
     let cwd = if config.config.working_dir.is_empty() {
         "/".to_string()

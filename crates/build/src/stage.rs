@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use berth_image::{Digest, Image, Reference, Store, StoreError};
 
-use crate::builder::{BuildError, BuildRequest, Builder, Event};
+use crate::builder::{BuildError, BuildRequest, Builder, Event, StepFailed};
 use crate::cache::{CacheStore, StepInput, step_key};
 use crate::context::Context;
 use crate::instruction::{Copy, Instruction, Source};
@@ -66,14 +66,14 @@ impl StageRun<'_> {
     }
 
     fn step_error(&self, n: usize, step: &Step, source: StepError) -> BuildError {
-        BuildError::Step {
+        BuildError::Step(Box::new(StepFailed {
             path: self.df.path.clone(),
             stage: self.label(),
             step: format!("{}/{}", n, self.stage.steps.len()),
             instruction: step.text.clone(),
             location: step.location,
             source,
-        }
+        }))
     }
 
     fn finished(&self, i: usize) -> Option<StageResult> {
@@ -82,18 +82,21 @@ impl StageRun<'_> {
 
     /// The base image and the key its steps chain from.
     fn base(&self) -> Result<(Option<Image>, String), BuildError> {
-        let from_err = |source| BuildError::Step {
-            path: self.df.path.clone(),
-            stage: self.label(),
-            step: format!("0/{}", self.stage.steps.len()),
-            instruction: format!("FROM {}", self.stage.from.image),
-            location: self.stage.location,
-            source,
+        let from_err = |source| {
+            BuildError::Step(Box::new(StepFailed {
+                path: self.df.path.clone(),
+                stage: self.label(),
+                step: format!("0/{}", self.stage.steps.len()),
+                instruction: format!("FROM {}", self.stage.from.image),
+                location: self.stage.location,
+                source,
+            }))
         };
         match &self.graph.bases[self.stage.index] {
             Base::Scratch => Ok((None, "scratch".to_string())),
             Base::Image(name) => {
-                let image = image_by_name(self.builder.store, name, self.req.pull).map_err(from_err)?;
+                let image =
+                    image_by_name(self.builder.store, name, self.req.pull).map_err(from_err)?;
                 let key = image.id.to_string();
                 Ok((Some(image), key))
             }
@@ -128,7 +131,11 @@ impl StageRun<'_> {
                     parts.push(r.key);
                 }
                 Some(CopyFrom::Image(name)) => {
-                    parts.push(image_by_name(self.builder.store, name, false)?.id.to_string());
+                    parts.push(
+                        image_by_name(self.builder.store, name, false)?
+                            .id
+                            .to_string(),
+                    );
                 }
                 None => return Err(StepError::StageNotBuilt),
             },

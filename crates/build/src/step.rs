@@ -60,7 +60,9 @@ pub enum StepError {
     #[error("with several sources the destination {0:?} must be a directory ending in /")]
     DestNotDir(String),
     /// `ADD <url>`.
-    #[error("ADD {0}: downloading URLs is not supported by berth's builder (no network for ADD); download it into the context and ADD the file")]
+    #[error(
+        "ADD {0}: downloading URLs is not supported by berth's builder (no network for ADD); download it into the context and ADD the file"
+    )]
     AddUrl(String),
     /// An `EXPOSE` value that is not `port[/tcp|udp|sctp]`.
     #[error("invalid port {0:?} (expected PORT or PORT/PROTOCOL)")]

@@ -45,7 +45,10 @@ fn multi_stage_build_drops_to_a_non_root_user_and_copies_from_the_build_stage() 
     let c = &image.config.config;
     assert_eq!(c.user, "node");
     assert_eq!(c.working_dir, "/app");
-    assert_eq!(c.cmd, Some(vec!["sh".to_string(), "/app/app.sh".to_string()]));
+    assert_eq!(
+        c.cmd,
+        Some(vec!["sh".to_string(), "/app/app.sh".to_string()])
+    );
     assert!(c.exposed_ports.contains_key("3000/tcp"));
     let ran = f.run(&image, None);
     assert_eq!(ran.code, 0, "{}", ran.stdout);
@@ -75,7 +78,10 @@ fn python_context(f: &Fixture) -> std::path::PathBuf {
         &[
             ("Dockerfile", PYTHON_STYLE),
             ("requirements.txt", "flask\nrequests\n"),
-            ("main.sh", "echo \"$GREETING $1 from $(pwd)\"\nls /site-packages\nls /app\n"),
+            (
+                "main.sh",
+                "echo \"$GREETING $1 from $(pwd)\"\nls /site-packages\nls /app\n",
+            ),
             ("module.pyc", "compiled"),
             ("secrets/token", "s3cr3t"),
             (".dockerignore", "*.pyc\nsecrets\n"),
@@ -97,7 +103,10 @@ fn python_style_app_runs_with_entrypoint_and_cmd_and_dockerignore_keeps_files_ou
         ran.stdout,
         "hello world from /app\nflask\nrequests\nDockerfile\nmain.sh\nrequirements.txt\n"
     );
-    assert_eq!(f.run(&image, Some(&["there"])).stdout.lines().next(), Some("hello there from /app"));
+    assert_eq!(
+        f.run(&image, Some(&["there"])).stdout.lines().next(),
+        Some("hello there from /app")
+    );
 }
 
 #[test]
@@ -140,7 +149,11 @@ fn rebuild_with_nothing_changed_takes_every_step_from_the_cache() {
     let second = f.build(f.request(&ctx)).unwrap();
     assert_eq!(second.id, first.id);
     assert_eq!(f.steps().len(), 8);
-    assert!(f.steps().iter().all(|(_, cached)| *cached), "{:?}", f.steps());
+    assert!(
+        f.steps().iter().all(|(_, cached)| *cached),
+        "{:?}",
+        f.steps()
+    );
     // An ignored file changing does not matter either.
     std::fs::write(ctx.join("module.pyc"), "recompiled").unwrap();
     assert_eq!(f.build(f.request(&ctx)).unwrap().id, first.id);
@@ -155,13 +168,19 @@ fn touching_one_source_file_rebuilds_only_from_its_copy() {
     let image = f.build(f.request(&ctx)).unwrap();
     let cached: Vec<bool> = f.steps().iter().map(|(_, c)| *c).collect();
     // WORKDIR, COPY requirements, RUN from the cache; COPY . and everything after rebuilt.
-    assert_eq!(cached, vec![true, true, true, false, false, false, false, false]);
+    assert_eq!(
+        cached,
+        vec![true, true, true, false, false, false, false, false]
+    );
     assert_eq!(f.run(&image, None).stdout, "changed\n");
     // Changing the requirements invalidates the RUN after their COPY too.
     std::fs::write(ctx.join("requirements.txt"), "flask\n").unwrap();
     f.build(f.request(&ctx)).unwrap();
     let cached: Vec<bool> = f.steps().iter().map(|(_, c)| *c).collect();
-    assert_eq!(cached, vec![true, false, false, false, false, false, false, false]);
+    assert_eq!(
+        cached,
+        vec![true, false, false, false, false, false, false, false]
+    );
 }
 
 #[test]
@@ -179,7 +198,9 @@ fn cache_survives_a_new_builder_and_no_cache_and_prune_bypass_it() {
         .build(f.request(&ctx))
         .unwrap();
     assert_eq!(again.config.config.env, first.config.config.env);
-    let pruned = berth_build::Builder::new(&f.store, &f.runtime).prune().unwrap();
+    let pruned = berth_build::Builder::new(&f.store, &f.runtime)
+        .prune()
+        .unwrap();
     assert!(pruned >= 8, "{pruned}");
     f.build(f.request(&ctx)).unwrap();
     assert!(f.steps().iter().all(|(_, cached)| !cached));
@@ -215,8 +236,22 @@ RUN exit 1
     req.target = Some("base".into());
     req.tags.push(tag("args-test:base"));
     let base = f.build(req.clone()).unwrap();
-    assert_eq!(base.config.config.labels.get("org.example.stage").map(String::as_str), Some("base"));
-    assert_eq!(base.config.config.labels.get("org.example.built-by").map(String::as_str), Some("berth"));
+    assert_eq!(
+        base.config
+            .config
+            .labels
+            .get("org.example.stage")
+            .map(String::as_str),
+        Some("base")
+    );
+    assert_eq!(
+        base.config
+            .config
+            .labels
+            .get("org.example.built-by")
+            .map(String::as_str),
+        Some("berth")
+    );
     let ran = f.run(&base, Some(&["cat", "/greeting", "/etc/app.conf"]));
     assert_eq!(ran.stdout, "run sees bonjour and bonjour\nwho=bonjour\n");
     // The last stage is `unused` (which fails): the `final` target never builds it.

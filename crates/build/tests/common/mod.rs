@@ -63,7 +63,10 @@ pub struct Ran {
 impl Fixture {
     pub fn new() -> Self {
         require_root();
-        let tmp = tempfile::Builder::new().prefix("berth-build-").tempdir().unwrap();
+        let tmp = tempfile::Builder::new()
+            .prefix("berth-build-")
+            .tempdir()
+            .unwrap();
         let store = Store::open(&tmp.path().join("image")).unwrap();
         let rootfs = tmp.path().join("busybox-rootfs");
         busybox_rootfs(&rootfs);
@@ -166,7 +169,11 @@ impl Fixture {
         std::fs::create_dir_all(&upper).unwrap();
         std::fs::create_dir_all(&work).unwrap();
         let refs: Vec<&str> = argv.iter().map(String::as_str).collect();
-        let id = format!("bt-run-{}-{}", std::process::id(), dir.file_name().unwrap().to_string_lossy());
+        let id = format!(
+            "bt-run-{}-{}",
+            std::process::id(),
+            dir.file_name().unwrap().to_string_lossy()
+        );
         let mut req = ContainerRequest::new(
             id,
             &refs,
