@@ -1,0 +1,169 @@
+//! Unpacked layers under `snapshots/<diff-id hex>/`, one directory per distinct layer content
+//! and shared by every image using it. A snapshot is unpacked into a temp directory beside its
+//! final place and renamed in only when complete and verified, so a crash leaves either nothing
+//! or a whole snapshot (plus a temp directory that `gc` removes).
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use crate::digest::Digest;
+use crate::fsio::{PathError, WithPath, mkdir_all, path_error, sync_dir};
+use crate::unpack::{UnpackError, Unpacked, unpack};
+
+/// Errors of the snapshot directory.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    /// A file operation failed.
+    #[error(transparent)]
+    Io(#[from] PathError),
+    /// Unpacking failed.
+    #[error(transparent)]
+    Unpack(#[from] UnpackError),
+    /// The unpacked content does not match the diff ID the image config lists.
+    #[error(
+        "layer {layer}: uncompressed content hashes to {actual}, the image config says {expected}"
+    )]
+    DiffIdMismatch {
+        /// The layer (blob digest).
+        layer: String,
+        /// From the image config.
+        expected: Digest,
+        /// Computed while unpacking.
+        actual: Digest,
+    },
+}
+
+/// The snapshot directory.
+#[derive(Debug, Clone)]
+pub struct Snapshots {
+    dir: PathBuf,
+}
+
+/// A snapshot being unpacked; removed on drop unless committed.
+pub struct PendingSnapshot {
+    tmp: tempfile::TempDir,
+}
+
+impl PendingSnapshot {
+    /// The temp directory being filled.
+    pub fn path(&self) -> &Path {
+        self.tmp.path()
+    }
+}
+
+impl Snapshots {
+    /// Opens (creating) `root/snapshots`.
+    pub fn open(root: &Path) -> Result<Self, SnapshotError> {
+        let dir = root.join("snapshots");
+        mkdir_all(&dir)?;
+        Ok(Snapshots { dir })
+    }
+
+    /// Where the snapshot of `diff_id` lives.
+    pub fn path(&self, diff_id: &Digest) -> PathBuf {
+        self.dir.join(diff_id.hex())
+    }
+
+    /// Whether the snapshot exists.
+    pub fn contains(&self, diff_id: &Digest) -> bool {
+        self.path(diff_id).is_dir()
+    }
+
+    /// A fresh temp directory to unpack into.
+    pub fn pending(&self) -> Result<PendingSnapshot, SnapshotError> {
+        let tmp = tempfile::Builder::new()
+            .prefix(".tmp-")
+            .tempdir_in(&self.dir)
+            .with_path("creating a temp directory in", &self.dir)?;
+        Ok(PendingSnapshot { tmp })
+    }
+
+    /// Unpacks `reader` into a pending snapshot (not yet committed).
+    pub fn unpack(
+        &self,
+        reader: impl Read,
+        layer: &str,
+    ) -> Result<(PendingSnapshot, Unpacked), SnapshotError> {
+        let pending = self.pending()?;
+        let out = unpack(reader, pending.path(), layer)?;
+        Ok((pending, out))
+    }
+
+    /// Checks the diff ID, flushes the file system and renames the snapshot into place. If
+    /// another writer got there first, its identical snapshot is kept.
+    pub fn commit(
+        &self,
+        pending: PendingSnapshot,
+        layer: &str,
+        unpacked: &Unpacked,
+        expected: Option<&Digest>,
+    ) -> Result<PathBuf, SnapshotError> {
+        if let Some(e) = expected
+            && e != &unpacked.diff_id
+        {
+            return Err(SnapshotError::DiffIdMismatch {
+                layer: layer.to_owned(),
+                expected: e.clone(),
+                actual: unpacked.diff_id.clone(),
+            });
+        }
+        let dst = self.path(&unpacked.diff_id);
+        if dst.is_dir() {
+            return Ok(dst);
+        }
+        // The files must be on disk before the rename makes the snapshot visible.
+        let d = std::fs::File::open(pending.path()).with_path("opening", pending.path())?;
+        nix::unistd::syncfs(&d)
+            .map_err(|e| path_error("syncing file system of", pending.path(), e.into()))?;
+        let tmp = pending.tmp.keep();
+        match std::fs::rename(&tmp, &dst) {
+            Ok(()) => {}
+            Err(_) if dst.is_dir() => {
+                let _ = std::fs::remove_dir_all(&tmp);
+            }
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&tmp);
+                return Err(path_error("renaming a snapshot to", &dst, e).into());
+            }
+        }
+        sync_dir(&self.dir)?;
+        Ok(dst)
+    }
+
+    /// Removes a snapshot: renamed aside first so it disappears atomically.
+    pub fn remove(&self, diff_id: &Digest) -> Result<(), SnapshotError> {
+        let p = self.path(diff_id);
+        if !p.exists() {
+            return Ok(());
+        }
+        let aside = self.dir.join(format!(".tmp-rm-{}", diff_id.hex()));
+        std::fs::rename(&p, &aside).with_path("renaming aside", &p)?;
+        std::fs::remove_dir_all(&aside).with_path("removing", &aside)?;
+        Ok(())
+    }
+
+    /// Every committed snapshot's diff ID.
+    pub fn list(&self) -> Result<Vec<Digest>, SnapshotError> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(&self.dir).with_path("listing", &self.dir)? {
+            let e = e.with_path("listing", &self.dir)?;
+            if let Some(d) = e.file_name().to_str().and_then(Digest::from_hex) {
+                out.push(d);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Removes leftover temp directories (only call with no writer running).
+    pub fn remove_temps(&self) -> Result<usize, SnapshotError> {
+        let mut n = 0;
+        for e in std::fs::read_dir(&self.dir).with_path("listing", &self.dir)? {
+            let e = e.with_path("listing", &self.dir)?;
+            if e.file_name().to_string_lossy().starts_with(".tmp-") {
+                std::fs::remove_dir_all(e.path()).with_path("removing", &e.path())?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+}
