@@ -177,6 +177,11 @@ pub struct BlobWriter {
 }
 
 impl BlobWriter {
+    /// The temp file being written.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// Bytes written so far.
     pub fn written(&self) -> u64 {
         self.size
