@@ -187,6 +187,25 @@ impl BlobWriter {
         self.size
     }
 
+    /// Checks the content against `expected` without storing it (the temp file is removed).
+    pub fn verify(self, expected: &Digest, expected_size: Option<u64>) -> Result<(), BlobError> {
+        let actual = self.hasher.clone().finish();
+        if &actual != expected {
+            return Err(BlobError::DigestMismatch {
+                expected: expected.clone(),
+                actual,
+            });
+        }
+        match expected_size {
+            Some(s) if s != self.size => Err(BlobError::SizeMismatch {
+                digest: actual,
+                expected: s,
+                actual: self.size,
+            }),
+            _ => Ok(()),
+        }
+    }
+
     /// fsyncs, verifies against `expected` (digest and size, when given) and moves the blob
     /// into place. Returns the blob's digest.
     pub fn commit(

@@ -13,8 +13,8 @@ pub mod import;
 pub mod manifest;
 pub mod metadata;
 pub mod platform;
-pub mod registry;
 pub mod reference;
+pub mod registry;
 pub mod snapshot;
 pub mod store;
 pub mod unpack;
@@ -25,5 +25,7 @@ pub use gc::{GcReport, PruneReport};
 pub use import::{ImportError, ImportOptions, Layer};
 pub use platform::Platform;
 pub use reference::Reference;
+pub use registry::{
+    ClientOptions, Credentials, Progress, ProgressFn, PullError, PushError, PushOptions,
+};
 pub use store::{Image, Store, StoreError};
-pub use registry::{ClientOptions, Credentials, Progress, ProgressFn, PullError, PushError, PushOptions};

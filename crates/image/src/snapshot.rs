@@ -4,6 +4,7 @@
 //! or a whole snapshot (plus a temp directory that `gc` removes).
 
 use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::digest::Digest;
@@ -75,6 +76,9 @@ impl Snapshots {
             .prefix(".tmp-")
             .tempdir_in(&self.dir)
             .with_path("creating a temp directory in", &self.dir)?;
+        // The snapshot root becomes the container's "/" unless the layer says otherwise.
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755))
+            .with_path("changing mode of", tmp.path())?;
         Ok(PendingSnapshot { tmp })
     }
 

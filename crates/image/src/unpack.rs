@@ -106,9 +106,9 @@ pub fn unpack(reader: impl Read, dst: &Path, layer: &str) -> Result<Unpacked, Un
         dir_times: Vec::new(),
         buf: vec![0; 256 * 1024],
     };
-    let mut archive = tar::Archive::new(HashingReader::new(decoded));
+    let mut archive = tar::Archive::new(TrailerReader::new(HashingReader::new(decoded)));
     unpacker.run(&mut archive)?;
-    let mut rest = archive.into_inner();
+    let mut rest = archive.into_inner().inner;
     // Trailing zero blocks after the end-of-archive marker belong to the diff ID too.
     std::io::copy(&mut rest, &mut std::io::sink()).map_err(|source| UnpackError::Read {
         layer: layer.to_owned(),
@@ -117,6 +117,46 @@ pub fn unpack(reader: impl Read, dst: &Path, layer: &str) -> Result<Unpacked, Un
     let (diff_id, size) = rest.finish();
     unpacker.finish_dirs();
     Ok(Unpacked { diff_id, size })
+}
+
+/// Supplies a missing end of archive: some writers (umoci 0.4) stop right after the last
+/// file's data, without block padding or the two zero blocks. Go's archive/tar (and so Docker
+/// and containerd) accept that; so does berth, by padding with zeros after the real end. The
+/// diff ID is computed below this reader, over the real bytes only.
+struct TrailerReader<R> {
+    inner: R,
+    count: u64,
+    /// Zero bytes still to supply after the inner reader ended.
+    padding: Option<u64>,
+}
+
+impl<R: Read> TrailerReader<R> {
+    fn new(inner: R) -> Self {
+        TrailerReader {
+            inner,
+            count: 0,
+            padding: None,
+        }
+    }
+}
+
+impl<R: Read> Read for TrailerReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.padding.is_none() {
+            let n = self.inner.read(buf)?;
+            if n > 0 || buf.is_empty() {
+                self.count += n as u64;
+                return Ok(n);
+            }
+            let partial = (512 - self.count % 512) % 512;
+            self.padding = Some(partial + 1024);
+        }
+        let left = self.padding.unwrap_or(0);
+        let n = (left as usize).min(buf.len());
+        buf[..n].fill(0);
+        self.padding = Some(left - n as u64);
+        Ok(n)
+    }
 }
 
 struct Unpacker<'a> {
@@ -164,15 +204,18 @@ impl Unpacker<'_> {
     /// Turns a tar path into a clean relative path, refusing escapes.
     fn clean(&self, raw: &Path) -> Result<PathBuf, UnpackError> {
         let mut out = PathBuf::new();
+        let mut absolute = false;
         for c in raw.components() {
             match c {
                 Component::Normal(n) => out.push(n),
                 Component::CurDir => {}
                 Component::ParentDir => return Err(self.escape(raw, "path contains '..'")),
-                Component::RootDir | Component::Prefix(_) => {
-                    return Err(self.escape(raw, "absolute path"));
-                }
+                Component::RootDir | Component::Prefix(_) => absolute = true,
             }
+        }
+        // A bare "/" names the layer root (umoci writes one); any other absolute path is refused.
+        if absolute && !out.as_os_str().is_empty() {
+            return Err(self.escape(raw, "absolute path"));
         }
         Ok(out)
     }
@@ -242,7 +285,16 @@ impl Unpacker<'_> {
         let raw = entry.path().map_err(|e| self.read_err(e))?.into_owned();
         let rel = self.clean(&raw)?;
         if rel.as_os_str().is_empty() {
-            return Ok(()); // the layer root ("./") itself
+            // The layer root ("./" or "/"): only its owner and mode matter.
+            if kind == tar::EntryType::Directory {
+                let h = entry.header();
+                let mode = h.mode().map_err(|e| self.read_err(e))? & 0o7777;
+                let uid = h.uid().map_err(|e| self.read_err(e))? as u32;
+                let gid = h.gid().map_err(|e| self.read_err(e))? as u32;
+                let dst = self.dst.to_owned();
+                self.owner_mode_xattrs(entry, &dst, uid, gid, Some(mode))?;
+            }
+            return Ok(());
         }
         self.prepare_parents(&raw, &rel)?;
         let abs = self.dst.join(&rel);

@@ -115,7 +115,10 @@ mod tests {
                 scope: Some("repository:library/busybox:pull,push".into()),
             })
         );
-        assert_eq!(Challenge::parse(r#"Basic realm="Registry""#), Some(Challenge::Basic));
+        assert_eq!(
+            Challenge::parse(r#"Basic realm="Registry""#),
+            Some(Challenge::Basic)
+        );
         assert_eq!(Challenge::parse("Negotiate"), None);
         assert_eq!(Challenge::parse("Bearer service=x"), None);
     }

@@ -44,7 +44,9 @@ pub enum RegistryError {
         detail: String,
     },
     /// 429 after retries.
-    #[error("too many requests to {url}: the registry is rate limiting (retry after {retry_after:?} s)")]
+    #[error(
+        "too many requests to {url}: the registry is rate limiting (retry after {retry_after:?} s)"
+    )]
     TooManyRequests {
         /// URL.
         url: String,
@@ -128,7 +130,10 @@ pub fn is_local(registry: &str) -> bool {
         Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => h,
         _ => registry,
     };
-    host == "localhost" || host.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.octets()[0] == 127)
+    host == "localhost"
+        || host
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.octets()[0] == 127)
         || host == "[::1]"
 }
 
@@ -321,7 +326,9 @@ impl Client {
         Ok(match scheme {
             AuthScheme::None => req,
             AuthScheme::Basic => match &self.options.credentials {
-                Credentials::Basic { username, password } => req.basic_auth(username, Some(password)),
+                Credentials::Basic { username, password } => {
+                    req.basic_auth(username, Some(password))
+                }
                 Credentials::Anonymous => req,
             },
             AuthScheme::Bearer { realm, service } => {
@@ -354,7 +361,9 @@ impl Client {
         let base = self.ping().await?;
         let mut refreshed = false;
         loop {
-            let req = self.authorize(build(&self.http, &base), scope, refreshed).await?;
+            let req = self
+                .authorize(build(&self.http, &base), scope, refreshed)
+                .await?;
             let req = req.build().map_err(|source| RegistryError::Http {
                 url: base.clone(),
                 source,
@@ -423,7 +432,11 @@ pub(crate) fn backoff(attempt: u32) -> Duration {
 }
 
 /// Maps a non-success response to an error.
-pub(crate) async fn check(resp: Response, what: &str, method: &Method) -> Result<Response, RegistryError> {
+pub(crate) async fn check(
+    resp: Response,
+    what: &str,
+    method: &Method,
+) -> Result<Response, RegistryError> {
     let status = resp.status();
     if status.is_success() {
         return Ok(resp);

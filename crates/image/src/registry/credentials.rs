@@ -178,10 +178,11 @@ impl AuthFile {
         if let Some(dir) = self.path.parent() {
             crate::fsio::mkdir_all(dir)?;
         }
-        let data = serde_json::to_vec_pretty(&self.doc).map_err(|source| CredentialsError::Json {
-            path: self.path.clone(),
-            source,
-        })?;
+        let data =
+            serde_json::to_vec_pretty(&self.doc).map_err(|source| CredentialsError::Json {
+                path: self.path.clone(),
+                source,
+            })?;
         write_atomic(&self.path, &data, 0o600)?;
         Ok(())
     }
@@ -197,11 +198,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub/auth.json");
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, r#"{"credsStore":"x","auths":{"https://index.docker.io/v1/":{"auth":"dTpw"}}}"#).unwrap();
+        std::fs::write(
+            &path,
+            r#"{"credsStore":"x","auths":{"https://index.docker.io/v1/":{"auth":"dTpw"}}}"#,
+        )
+        .unwrap();
         let mut f = AuthFile::load(&path).unwrap();
         assert_eq!(
             f.get("docker.io"),
-            Some(Credentials::Basic { username: "u".into(), password: "p".into() })
+            Some(Credentials::Basic {
+                username: "u".into(),
+                password: "p".into()
+            })
         );
         f.set("127.0.0.1:5000", "alice", "s:cret");
         f.save().unwrap();
@@ -210,7 +218,10 @@ mod tests {
         let f = AuthFile::load(&path).unwrap();
         assert_eq!(
             f.get("127.0.0.1:5000"),
-            Some(Credentials::Basic { username: "alice".into(), password: "s:cret".into() })
+            Some(Credentials::Basic {
+                username: "alice".into(),
+                password: "s:cret".into()
+            })
         );
         assert_eq!(f.doc["credsStore"], "x");
         let mut f = f;

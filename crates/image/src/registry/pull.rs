@@ -14,7 +14,9 @@ use reqwest::{Method, StatusCode};
 use crate::blob::BlobWriter;
 use crate::config::ImageConfig;
 use crate::digest::Digest;
-use crate::manifest::{ACCEPT_MANIFESTS, Compression, Descriptor, Document, Manifest, ManifestError};
+use crate::manifest::{
+    ACCEPT_MANIFESTS, Compression, Descriptor, Document, Manifest, ManifestError,
+};
 use crate::platform::Platform;
 use crate::reference::Reference;
 use crate::registry::client::{Client, ClientOptions, RETRIES, RegistryError, backoff, check};
@@ -109,9 +111,15 @@ async fn get_manifest(
 ) -> Result<(Bytes, Option<String>), PullError> {
     let url_tail = format!("/v2/{}/manifests/{what}", reference.repository());
     let resp = client
-        .send_ok(scope, &format!("manifest {}", reference.familiar()), Method::GET, |h, base| {
-            h.get(format!("{base}{url_tail}")).header(ACCEPT, ACCEPT_MANIFESTS)
-        })
+        .send_ok(
+            scope,
+            &format!("manifest {}", reference.familiar()),
+            Method::GET,
+            |h, base| {
+                h.get(format!("{base}{url_tail}"))
+                    .header(ACCEPT, ACCEPT_MANIFESTS)
+            },
+        )
         .await?;
     let ctype = resp
         .headers()
@@ -169,39 +177,43 @@ impl Store {
             reference: reference.familiar(),
             source,
         };
-        let manifest: Manifest = match Document::parse(&bytes, ctype.as_deref()).map_err(manifest_err)? {
-            Document::Manifest(m) => m,
-            Document::Index(index) => {
-                let desc = index.select(platform).map_err(manifest_err)?.clone();
-                let (b, ct) = get_manifest(client, &scope, reference, &desc.digest.to_string()).await?;
-                let actual = Digest::of(&b);
-                if actual != desc.digest {
-                    return Err(PullError::ManifestDigest {
-                        reference: shown,
-                        expected: desc.digest,
-                        actual,
-                    });
-                }
-                bytes = b;
-                digest = actual;
-                match Document::parse(&bytes, ct.as_deref().or(Some(&desc.media_type)))
-                    .map_err(manifest_err)?
-                {
-                    Document::Manifest(m) => m,
-                    Document::Index(_) => {
-                        return Err(manifest_err(ManifestError::Unsupported(
-                            "nested image index".into(),
-                        )));
+        let manifest: Manifest =
+            match Document::parse(&bytes, ctype.as_deref()).map_err(manifest_err)? {
+                Document::Manifest(m) => m,
+                Document::Index(index) => {
+                    let desc = index.select(platform).map_err(manifest_err)?.clone();
+                    let (b, ct) =
+                        get_manifest(client, &scope, reference, &desc.digest.to_string()).await?;
+                    let actual = Digest::of(&b);
+                    if actual != desc.digest {
+                        return Err(PullError::ManifestDigest {
+                            reference: shown,
+                            expected: desc.digest,
+                            actual,
+                        });
+                    }
+                    bytes = b;
+                    digest = actual;
+                    match Document::parse(&bytes, ct.as_deref().or(Some(&desc.media_type)))
+                        .map_err(manifest_err)?
+                    {
+                        Document::Manifest(m) => m,
+                        Document::Index(_) => {
+                            return Err(manifest_err(ManifestError::Unsupported(
+                                "nested image index".into(),
+                            )));
+                        }
                     }
                 }
-            }
-        };
+            };
         progress(Progress::Resolved {
             reference: shown,
             digest: digest.clone(),
         });
 
-        let config_bytes = self.fetch_small_blob(client, &scope, reference, &manifest.config).await?;
+        let config_bytes = self
+            .fetch_small_blob(client, &scope, reference, &manifest.config)
+            .await?;
         let config: ImageConfig =
             serde_json::from_slice(&config_bytes).map_err(|source| PullError::Config {
                 digest: manifest.config.digest.clone(),
@@ -231,6 +243,8 @@ impl Store {
             .try_collect::<Vec<()>>()
             .await?;
 
+        // Config and manifest go in last: a failed pull leaves the store as it was.
+        self.inner.blobs.write(&config_bytes)?;
         self.inner.blobs.write(&bytes)?;
         let mut tags = vec![reference.clone()];
         if let Some(tag) = reference.tag()
@@ -256,20 +270,26 @@ impl Store {
         }
         let tail = format!("/v2/{}/blobs/{}", reference.repository(), desc.digest);
         let resp = client
-            .send_ok(scope, &format!("blob {}", desc.digest), Method::GET, |h, base| {
-                h.get(format!("{base}{tail}"))
-            })
+            .send_ok(
+                scope,
+                &format!("blob {}", desc.digest),
+                Method::GET,
+                |h, base| h.get(format!("{base}{tail}")),
+            )
             .await?;
         let url = resp.url().to_string();
         let data = resp
             .bytes()
             .await
             .map_err(|source| RegistryError::Http { url, source })?;
-        let mut w = self.inner.blobs.writer()?;
-        w.write_all(&data)
-            .map_err(|e| crate::fsio::path_error("writing", self.inner.blobs.tmp_dir(), e))
-            .map_err(crate::blob::BlobError::from)?;
-        w.commit(Some(&desc.digest), Some(desc.size))?;
+        let actual = Digest::of(&data);
+        if actual != desc.digest {
+            return Err(StoreError::from(crate::blob::BlobError::DigestMismatch {
+                expected: desc.digest.clone(),
+                actual,
+            })
+            .into());
+        }
         Ok(data.to_vec())
     }
 
@@ -295,7 +315,10 @@ impl Store {
                 let file = store.inner.blobs.open_blob(&d)?;
                 let name = d.to_string();
                 let (pending, out) = store.inner.snapshots.unpack(file, &name)?;
-                store.inner.snapshots.commit(pending, &name, &out, Some(&diff))?;
+                store
+                    .inner
+                    .snapshots
+                    .commit(pending, &name, &out, Some(&diff))?;
                 Ok(())
             })
             .await
@@ -330,10 +353,20 @@ impl Store {
             if let Some(e) = reader.write_error.take() {
                 return Err(crate::blob::BlobError::from(e).into());
             }
-            if let Some(w) = reader.writer.take() {
+            let writer = reader.writer.take();
+            let (pending, out) = match unpacked {
+                Ok(u) => u,
+                Err(e) => {
+                    // A corrupt download explains an unpack failure: report the digest.
+                    if let Some(w) = writer {
+                        w.verify(&d, Some(size))?;
+                    }
+                    return Err(e.into());
+                }
+            };
+            if let Some(w) = writer {
                 w.commit(Some(&d), Some(size))?;
             }
-            let (pending, out) = unpacked?;
             snapshots.commit(pending, &name, &out, Some(&diff))?;
             Ok(())
         });

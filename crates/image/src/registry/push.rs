@@ -52,11 +52,13 @@ fn location(resp: &Response, base: &str, what: &str) -> Result<String, PushError
         .get(LOCATION)
         .and_then(|v| v.to_str().ok())
         .ok_or_else(|| PushError::NoLocation(what.to_owned()))?;
-    Ok(if loc.starts_with("http://") || loc.starts_with("https://") {
-        loc.to_owned()
-    } else {
-        format!("{base}{loc}")
-    })
+    Ok(
+        if loc.starts_with("http://") || loc.starts_with("https://") {
+            loc.to_owned()
+        } else {
+            format!("{base}{loc}")
+        },
+    )
 }
 
 fn with_query(url: &str, key: &str, value: &str) -> String {
@@ -94,8 +96,16 @@ impl Store {
         let mut blobs: Vec<Descriptor> = image.manifest.layers.clone();
         blobs.push(image.manifest.config.clone());
         for desc in &blobs {
-            self.push_blob(&client, &scope, repo, desc, mount_from.as_deref(), options, &progress)
-                .await?;
+            self.push_blob(
+                &client,
+                &scope,
+                repo,
+                desc,
+                mount_from.as_deref(),
+                options,
+                &progress,
+            )
+            .await?;
         }
         let bytes = self.inner.blobs.read(&image.manifest_digest)?;
         let media_type = image
@@ -106,11 +116,16 @@ impl Store {
         let tag = reference.manifest_reference();
         let tail = format!("/v2/{repo}/manifests/{tag}");
         client
-            .send_ok(&scope, &format!("manifest {tag}"), Method::PUT, |h, base| {
-                h.put(format!("{base}{tail}"))
-                    .header(CONTENT_TYPE, &media_type)
-                    .body(bytes.clone())
-            })
+            .send_ok(
+                &scope,
+                &format!("manifest {tag}"),
+                Method::PUT,
+                |h, base| {
+                    h.put(format!("{base}{tail}"))
+                        .header(CONTENT_TYPE, &media_type)
+                        .body(bytes.clone())
+                },
+            )
             .await?;
         progress(Progress::ManifestPushed {
             digest: image.manifest_digest.clone(),
@@ -180,7 +195,8 @@ impl Store {
         let base_seen = client.base().await?;
         let started = client
             .send_ok(scope, &what, Method::POST, |h, base| {
-                h.post(format!("{base}{start_tail}")).header(CONTENT_LENGTH, 0)
+                h.post(format!("{base}{start_tail}"))
+                    .header(CONTENT_LENGTH, 0)
             })
             .await?;
         if started.status() == StatusCode::CREATED
