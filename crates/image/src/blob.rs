@@ -182,6 +182,11 @@ impl BlobWriter {
         &self.path
     }
 
+    /// The digest of what was written so far.
+    pub fn digest_so_far(&self) -> Digest {
+        self.hasher.clone().finish()
+    }
+
     /// Bytes written so far.
     pub fn written(&self) -> u64 {
         self.size

@@ -77,15 +77,21 @@ impl Store {
                 .map_err(|e| StoreError::Blob(e.into()))?;
         }
         let size = w.written();
-        let digest = w.commit(None, None)?;
+        w.flush()
+            .with_path("writing", &tmp)
+            .map_err(|e| StoreError::Blob(e.into()))?;
         let media_type = match Compression::sniff(&head) {
             Compression::None => manifest::OCI_LAYER_TAR,
             Compression::Gzip => manifest::OCI_LAYER_GZIP,
             Compression::Zstd => manifest::OCI_LAYER_ZSTD,
         };
-        let file = self.inner.blobs.open_blob(&digest)?;
-        let name = digest.to_string();
+        // Unpack from the temp file first: a layer that fails to unpack never enters the store.
+        let file = std::fs::File::open(w.path())
+            .with_path("opening", w.path())
+            .map_err(|e| StoreError::Blob(e.into()))?;
+        let name = w.digest_so_far().to_string();
         let (pending, out) = self.inner.snapshots.unpack(file, &name)?;
+        let digest = w.commit(None, None)?;
         self.inner.snapshots.commit(pending, &name, &out, None)?;
         Ok(Layer {
             digest,

@@ -71,7 +71,7 @@ pub struct Metadata {
 
 /// A held lock; released on drop.
 pub struct Lock {
-    _file: File,
+    _flock: nix::fcntl::Flock<File>,
 }
 
 fn lock_file(path: &Path, exclusive: bool) -> Result<Lock, PathError> {
@@ -81,12 +81,14 @@ fn lock_file(path: &Path, exclusive: bool) -> Result<Lock, PathError> {
         .write(true)
         .open(path)
         .with_path("opening lock file", path)?;
-    if exclusive {
-        f.lock().with_path("locking", path)?;
+    let arg = if exclusive {
+        nix::fcntl::FlockArg::LockExclusive
     } else {
-        f.lock_shared().with_path("locking", path)?;
-    }
-    Ok(Lock { _file: f })
+        nix::fcntl::FlockArg::LockShared
+    };
+    let flock = nix::fcntl::Flock::lock(f, arg)
+        .map_err(|(_, errno)| crate::fsio::path_error("locking", path, errno.into()))?;
+    Ok(Lock { _flock: flock })
 }
 
 impl Metadata {

@@ -159,6 +159,16 @@ impl<R: Read> Read for TrailerReader<R> {
     }
 }
 
+/// Mode, uid and gid of an entry. Empty numeric fields read as 0, as Go's archive/tar (and so
+/// Docker) reads them; the tar crate would refuse them.
+fn numeric_fields(h: &tar::Header) -> (u32, u32, u32) {
+    (
+        h.mode().unwrap_or(0o644) & 0o7777,
+        h.uid().unwrap_or(0) as u32,
+        h.gid().unwrap_or(0) as u32,
+    )
+}
+
 struct Unpacker<'a> {
     dst: &'a Path,
     layer: &'a str,
@@ -287,10 +297,7 @@ impl Unpacker<'_> {
         if rel.as_os_str().is_empty() {
             // The layer root ("./" or "/"): only its owner and mode matter.
             if kind == tar::EntryType::Directory {
-                let h = entry.header();
-                let mode = h.mode().map_err(|e| self.read_err(e))? & 0o7777;
-                let uid = h.uid().map_err(|e| self.read_err(e))? as u32;
-                let gid = h.gid().map_err(|e| self.read_err(e))? as u32;
+                let (mode, uid, gid) = numeric_fields(entry.header());
                 let dst = self.dst.to_owned();
                 self.owner_mode_xattrs(entry, &dst, uid, gid, Some(mode))?;
             }
@@ -322,9 +329,7 @@ impl Unpacker<'_> {
                 .map_err(|e| self.io_err(e));
         }
         let header = entry.header();
-        let mode = header.mode().map_err(|e| self.read_err(e))? & 0o7777;
-        let uid = header.uid().map_err(|e| self.read_err(e))? as u32;
-        let gid = header.gid().map_err(|e| self.read_err(e))? as u32;
+        let (mode, uid, gid) = numeric_fields(header);
         let mtime = header.mtime().unwrap_or(0);
         let mtime = SystemTime::UNIX_EPOCH + Duration::from_secs(mtime);
         match kind {
