@@ -125,15 +125,24 @@ impl Store {
             digest: Digest::of(b""),
             source,
         })?;
-        let config_digest = self.inner.blobs.write(&config_bytes)?;
+        self.assemble(&config_bytes, manifest::OCI_CONFIG, layers, tags, None)
+    }
+
+    /// Writes `config_bytes` as they are (so the image ID is their digest) and a manifest
+    /// over `layers`, records the image and points `tags` at it.
+    pub(crate) fn assemble(
+        &self,
+        config_bytes: &[u8],
+        config_media_type: &str,
+        layers: &[Layer],
+        tags: &[Reference],
+        source: Option<String>,
+    ) -> Result<Image, StoreError> {
+        let config_digest = self.inner.blobs.write(config_bytes)?;
         let manifest = Manifest {
             schema_version: 2,
             media_type: Some(manifest::OCI_MANIFEST.into()),
-            config: Descriptor::new(
-                manifest::OCI_CONFIG,
-                config_digest,
-                config_bytes.len() as u64,
-            ),
+            config: Descriptor::new(config_media_type, config_digest, config_bytes.len() as u64),
             layers: layers
                 .iter()
                 .map(|l| Descriptor::new(&l.media_type, l.digest.clone(), l.size))
@@ -146,7 +155,7 @@ impl Store {
                 source,
             })?;
         let manifest_digest = self.inner.blobs.write(&manifest_bytes)?;
-        self.add_image(&manifest_digest, None, tags)?;
+        self.add_image(&manifest_digest, source, tags)?;
         let index = self.inner.metadata.read()?;
         self.load_image(&index, &manifest_digest)
     }

@@ -4,6 +4,7 @@
 //! hand [`Image::snapshots`] to the runtime as overlayfs lower directories.
 #![forbid(unsafe_code)]
 
+pub mod archive;
 pub mod blob;
 pub mod config;
 pub mod digest;
@@ -19,6 +20,7 @@ pub mod snapshot;
 pub mod store;
 pub mod unpack;
 
+pub use archive::{ArchiveError, SaveFormat};
 pub use config::{ContainerConfig, Healthcheck, ImageConfig};
 pub use digest::Digest;
 pub use gc::{GcReport, PruneReport};
