@@ -34,7 +34,7 @@ fn docker_archive_is_read_by_skopeo_and_loads_back() {
     let image = store.resolve(&r).unwrap();
     let out = dir.path().join("saved.tar");
     store
-        .save(&[r.clone()], SaveFormat::DockerArchive, &out)
+        .save(std::slice::from_ref(&r), SaveFormat::DockerArchive, &out)
         .unwrap();
 
     let config = run(Command::new("skopeo")
@@ -74,7 +74,7 @@ fn oci_layout_is_read_by_skopeo_and_loads_back() {
     let image = store.resolve(&r).unwrap();
     let out = dir.path().join("layout");
     store
-        .save(&[r.clone()], SaveFormat::OciLayout, &out)
+        .save(std::slice::from_ref(&r), SaveFormat::OciLayout, &out)
         .unwrap();
     let info = run(Command::new("skopeo")
         .arg("inspect")
