@@ -153,6 +153,14 @@ impl Reference {
         }
     }
 
+    /// The same reference without its digest (the tag stays).
+    pub fn with_digest_removed(&self) -> Self {
+        Reference {
+            digest: None,
+            ..self.clone()
+        }
+    }
+
     /// What manifests are fetched by: the digest when pinned, else the tag.
     pub fn manifest_reference(&self) -> String {
         match (&self.digest, &self.tag) {

@@ -4,6 +4,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod image;
+mod image_format;
+mod image_progress;
+
 /// Exit codes shared by every command, documented in the README.
 #[allow(dead_code)] // used as commands land
 pub mod exit {
@@ -47,7 +51,10 @@ pub struct GlobalArgs {
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {}
+enum Command {
+    #[command(flatten)]
+    Image(image::Commands),
+}
 
 /// Parses the command line, runs the command and maps its outcome to an exit code.
 pub fn main() -> ExitCode {
@@ -62,5 +69,7 @@ pub fn main() -> ExitCode {
             };
         }
     };
-    match cli.command {}
+    match cli.command {
+        Command::Image(c) => image::run(&cli.global, c),
+    }
 }

@@ -200,6 +200,24 @@ impl Client {
         self.ping().await
     }
 
+    /// Checks the credentials as `docker login` does: a token without scope from the realm
+    /// for bearer auth, an authenticated `GET /v2/` for basic auth.
+    pub async fn login(&self) -> Result<(), RegistryError> {
+        self.ping().await?;
+        let scheme = self.state().scheme.clone();
+        match scheme {
+            AuthScheme::None => Ok(()),
+            AuthScheme::Basic => {
+                let resp = self.send("", |h, b| h.get(format!("{b}/v2/"))).await?;
+                check(resp, "registry API", &Method::GET).await.map(|_| ())
+            }
+            AuthScheme::Bearer { realm, service } => self
+                .fetch_token(&realm, service.as_deref(), "")
+                .await
+                .map(|_| ()),
+        }
+    }
+
     /// The registry name this client talks to.
     pub fn registry(&self) -> &str {
         &self.registry
@@ -387,9 +405,13 @@ impl Client {
                 continue;
             }
             if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+                let mut detail = error_detail(resp).await;
+                if detail.is_empty() {
+                    detail = format!("{status}, authentication required");
+                }
                 return Err(RegistryError::Unauthorized {
                     registry: self.registry.clone(),
-                    detail: error_detail(resp).await,
+                    detail,
                 });
             }
             return Ok(resp);
