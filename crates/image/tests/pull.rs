@@ -482,3 +482,72 @@ fn path_traversal_layer_from_a_registry_is_refused() {
     );
     assert_eq!(store.list().unwrap().len(), 0);
 }
+
+#[test]
+fn concurrent_pulls_into_one_store_share_blobs_and_snapshots() {
+    common::require_root();
+    let registry = Registry::start(RegistryAuth::None);
+    let _seed = seed(&registry, "test/race", "latest", &[]);
+    let root = tempfile::tempdir().unwrap();
+    let r = Reference::parse(&format!("{}/test/race", registry.host)).unwrap();
+    let threads: Vec<_> = (0..3)
+        .map(|_| {
+            // Separate handles and runtimes, as separate processes would have.
+            let store = Store::open(root.path()).unwrap();
+            let r = r.clone();
+            std::thread::spawn(move || {
+                common::rt()
+                    .block_on(store.pull(
+                        &r,
+                        &Platform::default(),
+                        &ClientOptions::default(),
+                        silent(),
+                    ))
+                    .unwrap()
+            })
+        })
+        .collect();
+    let images: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    assert!(images.iter().all(|i| i.id == images[0].id));
+    let store = Store::open(root.path()).unwrap();
+    assert_eq!(store.list().unwrap().len(), 1);
+    assert_busybox_snapshot(&store.resolve(&r).unwrap());
+    let snapshots = std::fs::read_dir(root.path().join("snapshots"))
+        .unwrap()
+        .count();
+    assert_eq!(snapshots, 1, "one snapshot, no leftovers");
+    assert_eq!(
+        std::fs::read_dir(root.path().join("blobs/tmp"))
+            .unwrap()
+            .count(),
+        0
+    );
+}
+
+#[test]
+fn login_checks_credentials_against_basic_auth() {
+    let registry = Registry::start(RegistryAuth::Basic {
+        user: "carol".into(),
+        password: "secret".into(),
+    });
+    let rt = common::rt();
+    let login = |password: &str| {
+        let client = berth_image::registry::Client::new(
+            &registry.host,
+            ClientOptions {
+                credentials: Credentials::Basic {
+                    username: "carol".into(),
+                    password: password.into(),
+                },
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        rt.block_on(client.login())
+    };
+    assert!(matches!(
+        login("wrong"),
+        Err(RegistryError::Unauthorized { .. })
+    ));
+    assert!(matches!(login("secret"), Ok(())));
+}
