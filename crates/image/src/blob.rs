@@ -136,7 +136,8 @@ impl BlobStore {
             .with_path("creating a temp file in", &self.tmp)?;
         Ok(BlobWriter {
             path: file.path().to_owned(),
-            file,
+            file: std::io::BufWriter::with_capacity(1024 * 1024, file),
+            since_writeback: 0,
             hasher: Hasher::new(),
             size: 0,
             dir: self.dir.clone(),
@@ -169,7 +170,9 @@ impl BlobStore {
 
 /// A blob being written; dropped without [`BlobWriter::commit`], it leaves nothing behind.
 pub struct BlobWriter {
-    file: tempfile::NamedTempFile,
+    file: std::io::BufWriter<tempfile::NamedTempFile>,
+    /// Bytes written since writeback was last started.
+    since_writeback: u64,
     path: PathBuf,
     hasher: Hasher,
     size: u64,
@@ -214,7 +217,7 @@ impl BlobWriter {
     /// fsyncs, verifies against `expected` (digest and size, when given) and moves the blob
     /// into place. Returns the blob's digest.
     pub fn commit(
-        mut self,
+        self,
         expected: Option<&Digest>,
         expected_size: Option<u64>,
     ) -> Result<Digest, BlobError> {
@@ -236,14 +239,14 @@ impl BlobWriter {
                 actual: self.size,
             });
         }
-        self.file.flush().with_path("writing", &self.path)?;
-        self.file
-            .as_file()
-            .sync_all()
-            .with_path("syncing", &self.path)?;
+        let file = self
+            .file
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .with_path("writing", &self.path)?;
+        file.as_file().sync_all().with_path("syncing", &self.path)?;
         let dst = self.dir.join(actual.hex());
-        self.file
-            .persist(&dst)
+        file.persist(&dst)
             .map_err(|e| e.error)
             .with_path("renaming a temp file to", &dst)?;
         sync_dir(&self.dir)?;
@@ -251,11 +254,27 @@ impl BlobWriter {
     }
 }
 
+/// Start writing back dirty pages every this many bytes, so the final fsync has little left
+/// to wait for (the kernel would otherwise hold them for up to 30 s).
+const WRITEBACK_EVERY: u64 = 8 * 1024 * 1024;
+
 impl Write for BlobWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let n = self.file.write(buf)?;
         self.hasher.update(&buf[..n]);
         self.size += n as u64;
+        self.since_writeback += n as u64;
+        if self.since_writeback >= WRITEBACK_EVERY {
+            self.since_writeback = 0;
+            // POSIX_FADV_DONTNEED starts asynchronous writeback of the dirty range on Linux;
+            // it is only a hint, so its failure is of no consequence.
+            let _ = nix::fcntl::posix_fadvise(
+                self.file.get_ref().as_file(),
+                0,
+                0,
+                nix::fcntl::PosixFadviseAdvice::POSIX_FADV_DONTNEED,
+            );
+        }
         Ok(n)
     }
 

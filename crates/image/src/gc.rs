@@ -68,6 +68,7 @@ impl Store {
         }
         // No writer runs while we hold the lock exclusively: leftovers are from crashes.
         self.inner.snapshots.remove_temps()?;
+        self.inner.snapshots.flush()?;
         let tmp = self.inner.blobs.tmp_dir();
         if let Ok(entries) = std::fs::read_dir(tmp) {
             for e in entries.flatten() {

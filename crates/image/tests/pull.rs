@@ -512,10 +512,18 @@ fn concurrent_pulls_into_one_store_share_blobs_and_snapshots() {
     let store = Store::open(root.path()).unwrap();
     assert_eq!(store.list().unwrap().len(), 1);
     assert_busybox_snapshot(&store.resolve(&r).unwrap());
-    let snapshots = std::fs::read_dir(root.path().join("snapshots"))
-        .unwrap()
-        .count();
-    assert_eq!(snapshots, 1, "one snapshot, no leftovers");
+    let count = || {
+        std::fs::read_dir(root.path().join("snapshots"))
+            .unwrap()
+            .count()
+    };
+    assert_eq!(
+        count(),
+        2,
+        "one snapshot and its not-yet-flushed marker, no leftovers"
+    );
+    store.gc(&[]).unwrap();
+    assert_eq!(count(), 1, "gc flushed and dropped the marker");
     assert_eq!(
         std::fs::read_dir(root.path().join("blobs/tmp"))
             .unwrap()
@@ -550,4 +558,38 @@ fn login_checks_credentials_against_basic_auth() {
         Err(RegistryError::Unauthorized { .. })
     ));
     assert!(matches!(login("secret"), Ok(())));
+}
+
+#[test]
+fn rate_limited_registry_gives_a_clear_error_after_retries() {
+    let registry = Registry::start(RegistryAuth::None);
+    let rt = common::rt();
+    let proxy =
+        common::proxy::Proxy::start(&rt, &registry.host, "none", common::proxy::Fault::RateLimit);
+    let root = tempfile::tempdir().unwrap();
+    let store = Store::open(root.path()).unwrap();
+    let r = Reference::parse(&format!("{}/test/limited", proxy.host)).unwrap();
+    let err = rt
+        .block_on(store.pull(
+            &r,
+            &Platform::default(),
+            &ClientOptions::default(),
+            silent(),
+        ))
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            PullError::Registry(RegistryError::TooManyRequests {
+                retry_after: Some(1),
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        proxy.drops.load(std::sync::atomic::Ordering::SeqCst),
+        5,
+        "5 attempts"
+    );
 }

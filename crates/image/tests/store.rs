@@ -247,11 +247,20 @@ fn concurrent_imports_of_the_same_content_share_one_snapshot() {
             .sum::<usize>(),
         4
     );
-    let snaps: Vec<_> = std::fs::read_dir(store.root().join("snapshots"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
-    assert_eq!(snaps, vec![diff.hex().to_owned()]);
+    let list = || {
+        let mut v: Vec<_> = std::fs::read_dir(store.root().join("snapshots"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        list(),
+        vec![diff.hex().to_owned(), format!("{}.unsynced", diff.hex())]
+    );
+    store.gc(&[]).unwrap();
+    assert_eq!(list(), vec![diff.hex().to_owned()]);
 }
 
 #[test]
@@ -289,4 +298,32 @@ fn importing_a_tar_with_a_traversal_entry_is_refused() {
     );
     assert_eq!(store.list().unwrap().len(), 0);
     assert_eq!(common::store_listing(store.root()), Vec::<String>::new());
+}
+
+#[test]
+fn snapshot_left_unflushed_by_an_earlier_boot_is_unpacked_again() {
+    common::require_root();
+    let (dir, store) = store();
+    let rootfs = dir.path().join("rootfs");
+    busybox_rootfs(&rootfs);
+    let r = Reference::parse("crash:1").unwrap();
+    let image = store
+        .import_rootfs(&rootfs, Some(&r), &ImportOptions::default())
+        .unwrap();
+    let snap = image.snapshots()[0].clone();
+    let marker = snap.with_extension("unsynced");
+    // Simulate a power loss: the marker names another boot and a file lost its data.
+    std::fs::write(&marker, "another-boot").unwrap();
+    std::fs::write(snap.join("etc/marker"), "").unwrap();
+    let again = store.resolve(&r).unwrap();
+    assert_eq!(again.snapshots()[0], snap);
+    assert_eq!(
+        std::fs::read_to_string(snap.join("etc/marker")).unwrap(),
+        "berth-test\n"
+    );
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+    assert_eq!(std::fs::read_to_string(&marker).unwrap(), boot.trim());
+    // A snapshot flushed by gc has no marker and is trusted as it is.
+    store.gc(&[]).unwrap();
+    assert!(!marker.exists());
 }

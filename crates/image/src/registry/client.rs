@@ -437,7 +437,16 @@ impl Client {
             match result {
                 Err(e) if e.is_transient() && attempt < RETRIES => {
                     tracing::debug!("{what}: {e}; retrying");
-                    tokio::time::sleep(backoff(attempt)).await;
+                    let mut wait = backoff(attempt);
+                    if let RegistryError::TooManyRequests {
+                        retry_after: Some(s),
+                        ..
+                    } = &e
+                    {
+                        // Honour Retry-After, within reason.
+                        wait = wait.max(Duration::from_secs((*s).min(10)));
+                    }
+                    tokio::time::sleep(wait).await;
                 }
                 other => return other,
             }

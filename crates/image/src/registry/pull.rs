@@ -24,7 +24,7 @@ use crate::registry::progress::{Progress, ProgressFn};
 use crate::store::{Image, Store, StoreError};
 
 /// How many layers download at once.
-pub const MAX_CONCURRENT_LAYERS: usize = 4;
+pub const MAX_CONCURRENT_LAYERS: usize = 6;
 
 /// Errors of a pull.
 #[derive(Debug, thiserror::Error)]
@@ -334,7 +334,7 @@ impl Store {
             digest: digest.clone(),
             size: layer.size,
         });
-        let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(64);
+        let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(256);
         let writer = self.inner.blobs.writer()?;
         let snapshots = self.inner.snapshots.clone();
         let (d, diff, size) = (digest.clone(), diff_id.clone(), layer.size);

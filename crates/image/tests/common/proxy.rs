@@ -16,6 +16,8 @@ pub enum Fault {
     FlipByte,
     /// Send half of the blob then drop the connection, the first time only.
     DropOnce,
+    /// Answer every manifest request with 429 Too Many Requests.
+    RateLimit,
 }
 
 #[derive(Clone)]
@@ -32,7 +34,7 @@ struct Shared {
 pub struct Proxy {
     /// `127.0.0.1:<port>` to use as the registry host.
     pub host: String,
-    /// How many connections were dropped.
+    /// How many connections were dropped (or requests refused with 429).
     pub drops: Arc<AtomicUsize>,
     /// How many blob requests carried a `Range` header.
     pub ranges: Arc<AtomicUsize>,
@@ -44,6 +46,16 @@ async fn forward(State(s): State<Shared>, req: Request) -> Response {
         .path_and_query()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_default();
+    if s.fault == Fault::RateLimit && path.contains("/manifests/") {
+        s.drops.fetch_add(1, Ordering::SeqCst);
+        return Response::builder()
+            .status(429)
+            .header("retry-after", "1")
+            .body(Body::from(
+                r#"{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}"#,
+            ))
+            .unwrap();
+    }
     let is_target = req.method() == "GET" && path.ends_with(&format!("/blobs/{}", s.target));
     if is_target && req.headers().contains_key("range") {
         s.ranges.fetch_add(1, Ordering::SeqCst);
@@ -69,6 +81,7 @@ async fn forward(State(s): State<Shared>, req: Request) -> Response {
         return builder.body(Body::from(data)).unwrap();
     }
     match s.fault {
+        Fault::RateLimit => builder.body(Body::from(data)).unwrap(),
         Fault::FlipByte => {
             let mut v = data.to_vec();
             let mid = v.len() / 2;
