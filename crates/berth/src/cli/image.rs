@@ -614,3 +614,113 @@ fn login(a: LoginArgs) -> Result<()> {
     println!("Login Succeeded");
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Cli, Command};
+    use super::*;
+    use clap::Parser;
+
+    /// Parses a command line as `berth` would and runs the image command in it.
+    fn berth(args: &[&str]) -> Result<()> {
+        let cli = Cli::try_parse_from(std::iter::once("berth").chain(args.iter().copied()))?;
+        match cli.command {
+            Command::Image(c) => dispatch(&cli.global, c),
+        }
+    }
+
+    fn busybox_dir(dir: &std::path::Path) -> PathBuf {
+        let rootfs = dir.join("rootfs");
+        std::fs::create_dir_all(rootfs.join("bin")).unwrap();
+        std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
+        std::os::unix::fs::symlink("busybox", rootfs.join("bin/sh")).unwrap();
+        rootfs
+    }
+
+    #[test]
+    fn import_tag_rmi_through_the_command_line() {
+        if !nix_is_root() {
+            panic!("this test needs root: importing keeps file owners");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        let root = root.to_str().unwrap();
+        let rootfs = busybox_dir(dir.path());
+        berth(&[
+            "--root",
+            root,
+            "import",
+            rootfs.to_str().unwrap(),
+            "bb:1",
+            "--change",
+            "CMD [\"sh\"]",
+            "--change",
+            "ENV A=1",
+        ])
+        .unwrap();
+        berth(&["--root", root, "tag", "bb:1", "localhost:5000/bb:2"]).unwrap();
+        let store = Store::open(&PathBuf::from(root).join("image")).unwrap();
+        let image = store.resolve(&Reference::parse("bb:1").unwrap()).unwrap();
+        assert_eq!(image.config.config.env, ["A=1"]);
+        assert_eq!(
+            image.references,
+            vec![
+                Reference::parse("bb:1").unwrap(),
+                Reference::parse("localhost:5000/bb:2").unwrap()
+            ]
+        );
+        // Removing by ID needs --force while two tags point at it.
+        let id = image.id.short().to_owned();
+        assert!(berth(&["--root", root, "rmi", &id]).is_err());
+        berth(&["--root", root, "rmi", "bb:1"]).unwrap();
+        assert_eq!(store.list().unwrap().len(), 1);
+        berth(&["--root", root, "rmi", "-f", &id]).unwrap();
+        assert_eq!(store.list().unwrap().len(), 0);
+        // rmi collected the garbage: no blob or snapshot is left.
+        let blobs = std::fs::read_dir(PathBuf::from(root).join("image/blobs/sha256")).unwrap();
+        assert_eq!(blobs.count(), 0);
+    }
+
+    #[test]
+    fn save_and_load_through_the_command_line() {
+        if !nix_is_root() {
+            panic!("this test needs root: importing keeps file owners");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let rootfs = busybox_dir(dir.path());
+        let a = dir.path().join("a");
+        let b = dir.path().join("b");
+        let tar = dir.path().join("out.tar");
+        let (a, b, tar) = (
+            a.to_str().unwrap(),
+            b.to_str().unwrap(),
+            tar.to_str().unwrap(),
+        );
+        berth(&["--root", a, "import", rootfs.to_str().unwrap(), "saved:1"]).unwrap();
+        berth(&["--root", a, "save", "-o", tar, "saved:1"]).unwrap();
+        berth(&["--root", b, "load", "-i", tar]).unwrap();
+        let id = |root: &str| {
+            Store::open(&PathBuf::from(root).join("image"))
+                .unwrap()
+                .resolve(&Reference::parse("saved:1").unwrap())
+                .unwrap()
+                .id
+        };
+        assert_eq!(id(a), id(b));
+        assert!(berth(&["--root", b, "image", "inspect", "saved:1"]).is_ok());
+        assert!(berth(&["--root", b, "image", "history", "saved:1"]).is_ok());
+        let err = berth(&["--root", b, "image", "inspect", "missing:1"]).unwrap_err();
+        assert_eq!(err.to_string(), "no such image: missing:1");
+    }
+
+    fn nix_is_root() -> bool {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("Uid:"))
+                    .map(|l| l.split_whitespace().nth(2) == Some("0"))
+            })
+            .unwrap_or(false)
+    }
+}
