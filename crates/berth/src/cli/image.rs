@@ -5,16 +5,17 @@
 //! command is a small function over [`Store`]; a daemon client can replace the store calls
 //! without touching argument parsing or output.
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use berth_image::registry::{AuthFile, Client, ClientOptions, PushOptions};
+use berth_image::registry::AuthFile;
 use berth_image::{Image, ImportOptions, Platform, Reference, SaveFormat, Store};
 use clap::{Args, Subcommand, ValueEnum};
 
 use super::image_format::{age, image_rows, inspect_json, now, table};
-use super::image_progress::{Reporter, human_bytes};
+use super::image_progress::human_bytes;
+use super::image_registry;
 use super::{GlobalArgs, exit};
 
 /// The top-level image commands (flattened into `berth`'s command list).
@@ -265,7 +266,7 @@ pub struct LogoutArgs {
     pub registry: Option<String>,
 }
 
-type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
+pub(super) type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 /// Runs an image command and maps errors to exit codes, printing the error chain.
 pub fn run(global: &GlobalArgs, command: Commands) -> ExitCode {
@@ -287,8 +288,12 @@ pub fn run(global: &GlobalArgs, command: Commands) -> ExitCode {
 fn dispatch(global: &GlobalArgs, command: Commands) -> Result<()> {
     let store = || Store::open(&global.root.join("image"));
     match command {
-        Commands::Pull(a) | Commands::Image(ImageCommand::Pull(a)) => pull(&store()?, a),
-        Commands::Push(a) | Commands::Image(ImageCommand::Push(a)) => push(&store()?, a),
+        Commands::Pull(a) | Commands::Image(ImageCommand::Pull(a)) => {
+            image_registry::pull(&store()?, a)
+        }
+        Commands::Push(a) | Commands::Image(ImageCommand::Push(a)) => {
+            image_registry::push(&store()?, a)
+        }
         Commands::Images(a) | Commands::Image(ImageCommand::Ls(a)) => images(&store()?, a),
         Commands::Tag(a) | Commands::Image(ImageCommand::Tag(a)) => {
             let store = store()?;
@@ -358,7 +363,7 @@ fn dispatch(global: &GlobalArgs, command: Commands) -> Result<()> {
             println!("{}", image.id);
             Ok(())
         }
-        Commands::Login(a) => login(a),
+        Commands::Login(a) => image_registry::login(a),
         Commands::Logout(a) => {
             let registry = a.registry.unwrap_or_else(|| "docker.io".into());
             let mut file = AuthFile::load(&AuthFile::default_path())?;
@@ -379,57 +384,6 @@ fn emit(text: &str) -> Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => Ok(other?),
     }
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?)
-}
-
-fn client_options(registry: &str, args: &RegistryArgs) -> ClientOptions {
-    ClientOptions {
-        credentials: AuthFile::lookup(registry),
-        insecure: args.insecure.clone(),
-    }
-}
-
-fn pull(store: &Store, a: PullArgs) -> Result<()> {
-    let r = Reference::parse(&a.image)?;
-    let platform = Platform::parse(&a.platform)?;
-    let reporter = Reporter::new(a.quiet, "Pull complete");
-    let options = client_options(r.registry(), &a.registry);
-    let image = runtime()?.block_on(store.pull(&r, &platform, &options, reporter.callback()));
-    reporter.finish();
-    let image = image?;
-    if !a.quiet {
-        println!("Digest: {}", image.manifest_digest);
-        println!("Status: Downloaded image for {}", r.familiar());
-    }
-    println!("{r}");
-    Ok(())
-}
-
-fn push(store: &Store, a: PushArgs) -> Result<()> {
-    let r = Reference::parse(&a.image)?;
-    let reporter = Reporter::new(a.quiet, "Pushed");
-    let options = PushOptions {
-        client: client_options(r.registry(), &a.registry),
-        chunk_size: a.chunk_size,
-    };
-    let digest = runtime()?.block_on(store.push(&r, &options, reporter.callback()));
-    reporter.finish();
-    let digest = digest?;
-    if a.quiet {
-        println!("{digest}");
-    } else {
-        let size = store.blobs().size(&digest).unwrap_or(0);
-        println!(
-            "{}: digest: {digest} size: {size}",
-            r.tag().unwrap_or("latest")
-        );
-    }
-    Ok(())
 }
 
 fn images(store: &Store, a: ImagesArgs) -> Result<()> {
@@ -571,48 +525,6 @@ fn history(store: &Store, a: HistoryArgs) -> Result<()> {
         &["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"],
         &rows,
     ))
-}
-
-fn login(a: LoginArgs) -> Result<()> {
-    let registry = a.registry.unwrap_or_else(|| "docker.io".into());
-    let username = match a.username {
-        Some(u) => u,
-        None => {
-            eprint!("Username: ");
-            let mut line = String::new();
-            std::io::stdin().lock().read_line(&mut line)?;
-            line.trim().to_owned()
-        }
-    };
-    let password = match (a.password, a.password_stdin) {
-        (Some(p), false) => p,
-        (None, true) => {
-            let mut line = String::new();
-            std::io::stdin().lock().read_line(&mut line)?;
-            line.trim_end_matches(['\n', '\r']).to_owned()
-        }
-        (Some(_), true) => {
-            return Err("--password and --password-stdin are mutually exclusive".into());
-        }
-        (None, false) => {
-            return Err("give the password with --password-stdin (or --password)".into());
-        }
-    };
-    let options = ClientOptions {
-        credentials: berth_image::Credentials::Basic {
-            username: username.clone(),
-            password: password.clone(),
-        },
-        insecure: a.registry_args.insecure,
-    };
-    let client = Client::new(&registry, options)?;
-    runtime()?.block_on(client.login())?;
-    let path = AuthFile::default_path();
-    let mut file = AuthFile::load(&path)?;
-    file.set(&registry, &username, &password);
-    file.save()?;
-    println!("Login Succeeded");
-    Ok(())
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 mod image;
 mod image_format;
 mod image_progress;
+mod image_registry;
 
 /// Exit codes shared by every command, documented in the README.
 #[allow(dead_code)] // used as commands land
