@@ -4,12 +4,14 @@
 # and copied by `skopeo copy docker://… oci:…` (download + verify only), side by side with
 # hyperfine. Prints MB/s of each and the ratio.
 #
-# Usage: benches/pull.sh [layer-MiB] [runs]     (needs root, docker-registry, umoci, skopeo,
-#                                                hyperfine; builds berth in release mode)
+# Usage: benches/pull.sh [layer-MiB] [runs] [small-files-per-layer]
+#   defaults 60, 5, 0. Needs root, docker-registry, umoci, skopeo, hyperfine; builds berth in
+#   release mode. With small files, unpacking also creates that many files per layer.
 set -euo pipefail
 
 layer_mib=${1:-60}
 runs=${2:-5}
+small=${3:-0}
 here=$(cd "$(dirname "$0")/.." && pwd)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$here/target}
 cargo build --release -q -p berth --manifest-path "$here/Cargo.toml"
@@ -40,14 +42,13 @@ YAML
 registry_pid=$!
 for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
 
-echo "building a 5-layer image of ${layer_mib} MiB incompressible data per layer" >&2
+echo "building a 5-layer image of ${layer_mib} MiB incompressible data and $small small files per layer" >&2
 umoci init --layout "$work/layout"
 umoci new --image "$work/layout:bench"
 for i in 1 2 3 4 5; do
   mkdir -p "$work/rootfs$i/data"
   head -c "$((layer_mib * 1024 * 1024))" /dev/urandom > "$work/rootfs$i/data/blob$i"
-  # A few small files too, so unpacking is not one big write.
-  for j in $(seq 200); do echo "file $i $j" > "$work/rootfs$i/data/small-$i-$j"; done
+  for j in $(seq "$small"); do echo "file $i $j" > "$work/rootfs$i/data/small-$i-$j"; done
   umoci insert --image "$work/layout:bench" "$work/rootfs$i" /
   rm -rf "$work/rootfs$i"
 done

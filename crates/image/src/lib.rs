@@ -40,6 +40,7 @@ pub mod metadata;
 pub mod platform;
 pub mod reference;
 pub mod registry;
+pub mod small_files;
 pub mod snapshot;
 pub mod store;
 pub mod unpack;

@@ -169,20 +169,26 @@ impl Document {
 }
 
 impl Index {
-    /// The entry for `platform`, skipping attestation manifests (`unknown/unknown`).
+    /// The entry for `platform`, skipping attestation manifests (`unknown/unknown`). An index
+    /// whose only entry names no platform (as some tools write) yields that entry.
     pub fn select(&self, platform: &Platform) -> Result<&Descriptor, ManifestError> {
-        self.manifests
+        let found = self
+            .manifests
             .iter()
-            .find(|d| d.platform.as_ref().is_some_and(|p| platform.matches(p)))
-            .ok_or_else(|| ManifestError::NoPlatform {
-                wanted: platform.clone(),
-                available: self
-                    .manifests
-                    .iter()
-                    .filter_map(|d| d.platform.as_ref().map(|p| p.to_string()))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })
+            .find(|d| d.platform.as_ref().is_some_and(|p| platform.matches(p)));
+        let lone = match self.manifests.as_slice() {
+            [only] if only.platform.is_none() => Some(only),
+            _ => None,
+        };
+        found.or(lone).ok_or_else(|| ManifestError::NoPlatform {
+            wanted: platform.clone(),
+            available: self
+                .manifests
+                .iter()
+                .filter_map(|d| d.platform.as_ref().map(|p| p.to_string()))
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
     }
 }
 
@@ -254,5 +260,15 @@ mod tests {
             Document::parse(b"{\"schemaVersion\":1}", Some(DOCKER_SCHEMA1)),
             Err(ManifestError::Unsupported(_))
         ));
+        let lone = format!(
+            r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"{OCI_MANIFEST}","digest":"{d}","size":1}}]}}"#
+        );
+        let Document::Index(i) = Document::parse(lone.as_bytes(), None).unwrap() else {
+            panic!("expected an index")
+        };
+        assert_eq!(
+            i.select(&Platform::default()).unwrap().digest.to_string(),
+            d
+        );
     }
 }

@@ -24,6 +24,7 @@ use nix::sys::stat::{Mode, SFlag, makedev, mknod};
 use crate::digest::{Digest, HashingReader};
 use crate::fsio::{PathError, WithPath, path_error};
 use crate::manifest::Compression;
+use crate::small_files::{Job, Pool, SMALL_FILE};
 
 const WHITEOUT_PREFIX: &str = ".wh.";
 const OPAQUE_MARKER: &str = ".wh..wh..opq";
@@ -105,9 +106,12 @@ pub fn unpack(reader: impl Read, dst: &Path, layer: &str) -> Result<Unpacked, Un
         safe_dirs: HashSet::new(),
         dir_times: Vec::new(),
         buf: vec![0; 256 * 1024],
+        pool: Pool::new(3),
+        pending: HashSet::new(),
     };
     let mut archive = tar::Archive::new(TrailerReader::new(HashingReader::new(decoded)));
     unpacker.run(&mut archive)?;
+    unpacker.flush()?;
     let mut rest = archive.into_inner().inner;
     // Trailing zero blocks after the end-of-archive marker belong to the diff ID too.
     std::io::copy(&mut rest, &mut std::io::sink()).map_err(|source| UnpackError::Read {
@@ -159,6 +163,21 @@ impl<R: Read> Read for TrailerReader<R> {
     }
 }
 
+/// The `SCHILY.xattr.*` PAX records of an entry.
+fn pax_xattrs<R: Read>(entry: &mut tar::Entry<'_, R>) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    if let Ok(Some(exts)) = entry.pax_extensions() {
+        for ext in exts.flatten() {
+            if let Ok(key) = ext.key()
+                && let Some(name) = key.strip_prefix("SCHILY.xattr.")
+            {
+                out.push((name.to_owned(), ext.value_bytes().to_vec()));
+            }
+        }
+    }
+    out
+}
+
 /// Mode, uid and gid of an entry. Empty numeric fields read as 0, as Go's archive/tar (and so
 /// Docker) reads them; the tar crate would refuse them.
 fn numeric_fields(h: &tar::Header) -> (u32, u32, u32) {
@@ -177,6 +196,9 @@ struct Unpacker<'a> {
     /// Directory mtimes, applied at the end (creating entries inside changes them).
     dir_times: Vec<(PathBuf, SystemTime)>,
     buf: Vec<u8>,
+    /// Writers of small files, and the relative paths handed to them since the last flush.
+    pool: Pool,
+    pending: HashSet<PathBuf>,
 }
 
 impl Unpacker<'_> {
@@ -264,8 +286,22 @@ impl Unpacker<'_> {
         Ok(())
     }
 
+    /// Waits for the small-file writers.
+    fn flush(&mut self) -> Result<(), UnpackError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        self.pending.clear();
+        self.pool.flush().map_err(|e| self.io_err(e))
+    }
+
     /// Removes whatever is at `abs` unless it is a directory and `keep_dir` is set.
     fn clear(&mut self, rel: &Path, abs: &Path, keep_dir: bool) -> Result<(), UnpackError> {
+        match std::fs::symlink_metadata(abs) {
+            // A directory about to go may hold files still being written.
+            Ok(m) if m.is_dir() && !keep_dir => self.flush()?,
+            _ => {}
+        }
         match std::fs::symlink_metadata(abs) {
             Ok(m) if m.is_dir() => {
                 if !keep_dir {
@@ -302,6 +338,19 @@ impl Unpacker<'_> {
                 self.owner_mode_xattrs(entry, &dst, uid, gid, Some(mode))?;
             }
             return Ok(());
+        }
+        let plain = matches!(
+            kind,
+            tar::EntryType::Regular
+                | tar::EntryType::Continuous
+                | tar::EntryType::Directory
+                | tar::EntryType::Symlink
+        );
+        let is_whiteout = rel
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with(WHITEOUT_PREFIX));
+        if !plain || is_whiteout || self.pending.contains(&rel) {
+            self.flush()?;
         }
         self.prepare_parents(&raw, &rel)?;
         let abs = self.dst.join(&rel);
@@ -343,6 +392,26 @@ impl Unpacker<'_> {
                 self.safe_dirs.insert(rel.clone());
                 self.owner_mode_xattrs(entry, &abs, uid, gid, Some(mode))?;
                 self.dir_times.push((abs, mtime));
+            }
+            tar::EntryType::Regular | tar::EntryType::Continuous
+                if entry.size() <= SMALL_FILE
+                    && matches!(std::fs::symlink_metadata(&abs), Err(ref e) if e.kind() == std::io::ErrorKind::NotFound) =>
+            {
+                let mut data = Vec::with_capacity(entry.size() as usize);
+                entry.read_to_end(&mut data).map_err(|e| self.read_err(e))?;
+                let xattrs = pax_xattrs(entry);
+                self.pool
+                    .submit(Job {
+                        path: abs,
+                        data,
+                        uid,
+                        gid,
+                        mode,
+                        mtime,
+                        xattrs,
+                    })
+                    .map_err(|e| self.io_err(e))?;
+                self.pending.insert(rel);
             }
             tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
                 self.clear(&rel, &abs, false)?;
@@ -576,6 +645,38 @@ mod tests {
                 other => panic!("unexpected {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn later_entries_win_over_small_files_still_being_written() {
+        use tar::EntryType as T;
+        let data = layer(&[
+            ("d/", T::Directory, b"", None),
+            ("d/a", T::Regular, b"first", None),
+            ("d/a", T::Regular, b"second", None),
+            ("d/b", T::Regular, b"bee", None),
+            ("d/link", T::Link, b"", Some("d/b")),
+            ("d/c", T::Regular, b"sea", None),
+            ("d/.wh.c", T::Regular, b"", None),
+            ("e/", T::Directory, b"", None),
+            ("e/x", T::Regular, b"x", None),
+            ("e", T::Regular, b"now a file", None),
+        ]);
+        let dir = tempfile::tempdir().unwrap();
+        unpack(&data[..], dir.path(), "l").unwrap();
+        let d = dir.path();
+        assert_eq!(std::fs::read(d.join("d/a")).unwrap(), b"second");
+        assert_eq!(std::fs::read(d.join("d/link")).unwrap(), b"bee");
+        assert_eq!(std::fs::metadata(d.join("d/b")).unwrap().nlink(), 2);
+        assert!(
+            std::fs::symlink_metadata(d.join("d/c"))
+                .unwrap()
+                .file_type()
+                .is_char_device()
+        );
+        assert_eq!(std::fs::read(d.join("e")).unwrap(), b"now a file");
+        let m = std::fs::metadata(d.join("d/a")).unwrap();
+        assert_eq!((m.uid(), m.gid(), m.mode() & 0o7777), (1234, 5678, 0o644));
     }
 
     #[test]
