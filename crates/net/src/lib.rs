@@ -1,2 +1,33 @@
-//! Bridge networks through netlink, IP address management, NAT and published
-//! ports, and the embedded DNS server.
+//! Bridge networks through netlink, IP address management, NAT and published ports, and the
+//! embedded DNS server.
+//!
+//! The entry point is [`Net`]: one per berth root (state directory). It creates Linux bridges
+//! with subnets from an address pool, attaches network namespaces to them with veth pairs,
+//! publishes container ports through berth's own nftables table, and exposes the names of the
+//! attached containers to [`dns::Server`].
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), berth_net::NetError> {
+//! use berth_net::{Endpoint, Net, NetConfig, NetworkSpec};
+//! let net = Net::open(NetConfig::new("/var/lib/berth/net")).await?;
+//! let network = net.create_network(NetworkSpec::named("front")).await?;
+//! let attachment = net
+//!     .attach(&network.name, Endpoint::new("c1", "/proc/1234/ns/net", "eth0").alias("web"))
+//!     .await?;
+//! println!("c1 is {} on {}", attachment.ip, network.bridge);
+//! # Ok(()) }
+//! ```
+#![forbid(unsafe_code)]
+
+pub mod dns;
+pub mod ipam;
+pub mod link;
+pub mod nat;
+mod net;
+pub mod netns;
+pub mod ports;
+pub mod state;
+
+pub use net::{Endpoint, Net, NetConfig, NetError, NetworkSpec};
+pub use ports::{PortMapping, PortRange, Protocol};
+pub use state::{Attachment, Network, Published};

@@ -29,10 +29,20 @@ pub struct Cli {
 #[derive(Debug, Clone, clap::Args)]
 pub struct GlobalArgs {
     /// Directory where berth keeps its state (images, containers, networks, volumes).
-    #[arg(long, global = true, env = "BERTH_ROOT", default_value = "/var/lib/berth")]
+    #[arg(
+        long,
+        global = true,
+        env = "BERTH_ROOT",
+        default_value = "/var/lib/berth"
+    )]
     pub root: std::path::PathBuf,
     /// Directory for run-time files (daemon socket, pid files); cleared by a reboot.
-    #[arg(long, global = true, env = "BERTH_RUN_DIR", default_value = "/run/berth")]
+    #[arg(
+        long,
+        global = true,
+        env = "BERTH_RUN_DIR",
+        default_value = "/run/berth"
+    )]
     pub run_dir: std::path::PathBuf,
 }
 
