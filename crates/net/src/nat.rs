@@ -115,7 +115,7 @@ pub fn render(table: &str, networks: &[&Network], published: &[Published]) -> St
     let _ = writeln!(s, "\t\tfib daddr type local jump published\n\t}}");
     let _ = writeln!(
         s,
-        "\tchain output {{\n\t\ttype nat hook output priority dstnat; policy accept;"
+        "\tchain output {{\n\t\ttype nat hook output priority -100; policy accept;"
     );
     let _ = writeln!(s, "\t\tfib daddr type local jump published\n\t}}");
     let _ = writeln!(s, "\tchain published {{");
