@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use futures::TryStreamExt;
 use ipnet::{Ipv4Net, Ipv6Net};
-use netlink_packet_route::link::{LinkAttribute, LinkMessage};
+use netlink_packet_route::link::{LinkAttribute, LinkMessage, State};
 use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteHeader, RouteType};
 use rtnetlink::{Handle, LinkBridge, LinkUnspec, LinkVeth, RouteMessageBuilder};
 
@@ -147,7 +147,13 @@ pub struct BridgeSpec {
 /// Creates a bridge with its gateway address(es), up. Sets `route_localnet` on it so that
 /// connections to published ports on 127.0.0.1 can be forwarded (and masqueraded) to it.
 pub async fn create_bridge(handle: &Handle, spec: &BridgeSpec) -> Result<u32, LinkError> {
-    let msg = LinkBridge::new(&spec.name).mtu(spec.mtu).build();
+    // A fixed MAC: otherwise the bridge takes the lowest MAC of its ports and changes it when
+    // that port goes, leaving every container with a stale ARP entry for the gateway.
+    let mac = crate::ipam::mac_for(spec.gateway.0);
+    let msg = LinkBridge::new(&spec.name)
+        .mtu(spec.mtu)
+        .address(mac.to_vec())
+        .build();
     handle
         .link()
         .add(msg)
@@ -296,9 +302,34 @@ pub struct ContainerSide {
 pub fn configure_container_side(side: ContainerSide) -> Result<(), LinkError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_io()
+        .enable_time()
         .build()
         .map_err(LinkError::Runtime)?;
     rt.block_on(configure_async(side))
+}
+
+/// Waits (at most a second) until the kernel reports the link operationally up: until then
+/// (carrier on, processed by the kernel's link watcher) it drops what is sent through it, so a
+/// container's first packets after attach would be lost.
+async fn wait_oper_up(handle: &Handle, idx: u32) -> Result<(), LinkError> {
+    for _ in 0..200 {
+        let mut links = handle.link().get().match_index(idx).execute();
+        let msg = links
+            .try_next()
+            .await
+            .map_err(nl("look up link", &idx.to_string()))?;
+        let up = msg.is_some_and(|m| {
+            m.attributes
+                .iter()
+                .any(|a| matches!(a, LinkAttribute::OperState(State::Up)))
+        });
+        if up {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    // Not up yet: the link works as soon as the kernel catches up; do not fail the attach.
+    Ok(())
 }
 
 async fn configure_async(side: ContainerSide) -> Result<(), LinkError> {
