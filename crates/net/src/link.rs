@@ -376,6 +376,7 @@ async fn configure_async(side: ContainerSide) -> Result<(), LinkError> {
         .execute()
         .await
         .map_err(nl("set up", &side.ifname))?;
+    wait_oper_up(&handle, idx).await?;
     if let Some(lo) = index(&handle, "lo").await? {
         let up = LinkUnspec::new_with_index(lo).up().build();
         handle
