@@ -124,8 +124,11 @@ pub enum NetError {
 /// Where and how [`Net`] keeps its networks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NetConfig {
-    /// Directory for the state files (created if missing).
+    /// Directory for network definitions (created if missing; must survive reboots).
     pub state_dir: PathBuf,
+    /// Directory for runtime state: address leases and published ports (created if missing;
+    /// best on tmpfs such as `/run/berth/net`, cleared at boot like the links it describes).
+    pub run_dir: PathBuf,
     /// Default IPv4 address pool; subnets are cut from it in `/pool_prefix` pieces.
     pub pool: Ipv4Net,
     /// Prefix length of the subnets taken from `pool`.
@@ -139,11 +142,13 @@ pub struct NetConfig {
 }
 
 impl NetConfig {
-    /// The defaults: pool 10.89.0.0/16 in /24s, IPv6 pool fd89:b347:7e00::/48, prefix `berth`,
-    /// table `berth`.
+    /// The defaults: run dir `<state_dir>/run`, pool 10.89.0.0/16 in /24s, IPv6 pool
+    /// fd89:b347:7e00::/48, prefix `berth`, table `berth`.
     pub fn new(state_dir: impl Into<PathBuf>) -> NetConfig {
+        let state_dir = state_dir.into();
         NetConfig {
-            state_dir: state_dir.into(),
+            run_dir: state_dir.join("run"),
+            state_dir,
             pool: Ipv4Net::new(Ipv4Addr::new(10, 89, 0, 0), 16)
                 .expect("16 is a valid IPv4 prefix length"),
             pool_prefix: 24,
@@ -310,7 +315,7 @@ impl Net {
         if !valid_prefix(&config.prefix) {
             return Err(NetError::InvalidPrefix(config.prefix));
         }
-        let store = Store::open(&config.state_dir)?;
+        let store = Store::open(&config.state_dir, &config.run_dir)?;
         let networks = store.load_networks()?;
         let published = store.load_ports()?;
         let handle = link::connect()?;
@@ -538,11 +543,6 @@ impl Net {
             .filter_map(|a| owned_link_number(&self.config.prefix, 'v', &a.host_veth))
             .collect();
         let host_veth = self.link_name('v', &used_veths)?;
-        let peer = host_veth.replacen(
-            &format!("{}v", self.config.prefix),
-            &format!("{}p", self.config.prefix),
-            1,
-        );
         let net = inner
             .networks
             .get_mut(network)
@@ -589,27 +589,24 @@ impl Net {
         net.attachments
             .insert(attachment.container_id.clone(), attachment.clone());
         let snapshot = net.clone();
-        self.store.save_network(&snapshot)?;
+        self.store.save_leases(&snapshot)?;
         let side = ContainerSide {
-            peer: peer.clone(),
             ifname: endpoint.ifname.clone(),
-            mac,
-            mtu: snapshot.mtu,
             ip: (ip, snapshot.subnet.prefix_len()),
             ip6: ip6.zip(snapshot.ipv6.as_ref().map(|v| v.subnet.prefix_len())),
             gateway: attachment.gateway,
             gateway6: attachment.gateway6,
         };
         if let Err(e) = self
-            .wire(&snapshot.bridge, &host_veth, &endpoint.netns_path, side)
+            .wire(&snapshot, &host_veth, mac, &endpoint.netns_path, side)
             .await
         {
             let undo = async {
+                // Deleting the host end removes the container end too.
                 link::delete(&self.handle, &host_veth).await?;
-                link::delete(&self.handle, &peer).await?;
                 if let Some(n) = inner.networks.get_mut(network) {
                     n.attachments.remove(&endpoint.container_id);
-                    self.store.save_network(n)?;
+                    self.store.save_leases(n)?;
                 }
                 Ok(())
             }
@@ -622,20 +619,22 @@ impl Net {
 
     async fn wire(
         &self,
-        bridge: &str,
+        network: &Network,
         host_veth: &str,
+        mac: [u8; 6],
         netns_path: &Path,
         side: ContainerSide,
     ) -> Result<(), NetError> {
         let ns = netns::open(netns_path)?;
-        let bridge_index = link::index(&self.handle, bridge)
+        let bridge_index = link::index(&self.handle, &network.bridge)
             .await?
-            .ok_or_else(|| LinkError::NotFound(bridge.into()))?;
+            .ok_or_else(|| LinkError::NotFound(network.bridge.clone()))?;
         link::create_veth(
             &self.handle,
             host_veth,
-            &side.peer,
-            side.mtu,
+            &side.ifname,
+            mac,
+            network.mtu,
             bridge_index,
             &ns,
         )
@@ -671,7 +670,7 @@ impl Net {
         }
         if let Some(net) = inner.networks.get_mut(network) {
             net.attachments.remove(container_id);
-            self.store.save_network(net)?;
+            self.store.save_leases(net)?;
         }
         self.publish_zone(&inner);
         Ok(())
@@ -775,7 +774,7 @@ impl Net {
                     removed.push(a.host_veth);
                 }
             }
-            self.store.save_network(net)?;
+            self.store.save_leases(net)?;
         }
         let known: BTreeSet<&str> = inner
             .networks
@@ -787,7 +786,7 @@ impl Net {
             .collect();
         let prefix = &self.config.prefix;
         for name in link::names(&self.handle).await? {
-            let ours = ['b', 'v', 'p']
+            let ours = ['b', 'v']
                 .iter()
                 .any(|k| owned_link_number(prefix, *k, &name).is_some());
             if ours && !known.contains(name.as_str()) && link::delete(&self.handle, &name).await? {
