@@ -124,9 +124,12 @@ async fn main() {
     config.prefix = PREFIX.into();
     config.nft_table = PREFIX.into();
     let net = Net::open(config).await.expect("open");
-    net.create_network(NetworkSpec::named("bench"))
-        .await
-        .expect("network");
+    // NET_BENCH_MTU sets the bridge MTU (default 1500, as Docker's).
+    let mut spec = NetworkSpec::named("bench");
+    spec.mtu = std::env::var("NET_BENCH_MTU")
+        .ok()
+        .and_then(|m| m.parse().ok());
+    net.create_network(spec).await.expect("network");
 
     // 1. Attach latency.
     let namespaces: Vec<PathBuf> = (0..ATTACHES)
