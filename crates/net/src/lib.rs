@@ -19,6 +19,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod coexist;
 pub mod dns;
 pub mod ipam;
 pub mod link;

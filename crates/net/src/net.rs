@@ -38,6 +38,9 @@ pub enum NetError {
     /// A netlink operation failed.
     #[error(transparent)]
     Link(#[from] LinkError),
+    /// Docker's DOCKER-USER chain could not be adjusted.
+    #[error(transparent)]
+    Coexist(#[from] crate::coexist::CoexistError),
     /// Entering a container's namespace failed.
     #[error(transparent)]
     Netns(#[from] NetnsError),
@@ -392,7 +395,10 @@ impl Net {
         }
         inner.networks.insert(network.name.clone(), network.clone());
         let result = match self.store.save_network(&network) {
-            Ok(()) => self.apply_firewall(&inner).await,
+            Ok(()) => match self.apply_firewall(&inner).await {
+                Ok(()) => self.sync_docker_user(&inner).await,
+                Err(e) => Err(e),
+            },
             Err(e) => Err(e.into()),
         };
         if let Err(e) = result {
@@ -400,7 +406,8 @@ impl Net {
             let undo = async {
                 self.store.delete_network(&network.name)?;
                 link::delete(&self.handle, &network.bridge).await?;
-                self.apply_firewall(&inner).await
+                self.apply_firewall(&inner).await?;
+                self.sync_docker_user(&inner).await
             }
             .await;
             return Err(with_cleanup(e, undo));
@@ -525,6 +532,7 @@ impl Net {
         inner.networks.remove(name);
         self.store.delete_network(name)?;
         self.apply_firewall(&inner).await?;
+        self.sync_docker_user(&inner).await?;
         self.publish_zone(&inner);
         Ok(())
     }
@@ -794,8 +802,23 @@ impl Net {
             }
         }
         self.apply_firewall(&inner).await?;
+        self.sync_docker_user(&inner).await?;
         self.publish_zone(&inner);
         Ok(removed)
+    }
+
+    /// Rewrites berth's nftables table and its rules in Docker's `DOCKER-USER` chain from the
+    /// state (call at daemon start, and when Docker was started after berth).
+    pub async fn sync_firewall(&self) -> Result<(), NetError> {
+        let inner = self.inner.lock().await;
+        self.apply_firewall(&inner).await?;
+        self.sync_docker_user(&inner).await
+    }
+
+    async fn sync_docker_user(&self, inner: &Inner) -> Result<(), NetError> {
+        let bridges: Vec<String> = inner.networks.values().map(|n| n.bridge.clone()).collect();
+        crate::coexist::sync(&self.config.nft_table, &bridges).await?;
+        Ok(())
     }
 
     async fn apply_firewall(&self, inner: &Inner) -> Result<(), NetError> {

@@ -3,7 +3,7 @@
 //! tests run in parallel without sharing a name, a subnet or a table; leftovers of a crashed
 //! earlier run with the same id are removed first, and everything is removed on drop.
 //!
-//! Ids in use: attach.rs 1-9, firewall.rs 10-19, ports.rs 20-29, dns.rs 30-39.
+//! Ids in use: attach.rs 1-9, firewall.rs 10-19, ports.rs 20-29, dns.rs 30-39, coexist.rs 40-49.
 #![allow(dead_code)]
 
 use std::net::{IpAddr, Ipv4Addr};
