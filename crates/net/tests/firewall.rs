@@ -147,7 +147,7 @@ async fn networks_are_isolated_internal_has_no_way_out_and_outbound_is_masquerad
     assert!(succeeds(
         &env,
         "a",
-        &["busybox", "ping", "-c", "1", "-W", "1", "10.200.10.1"]
+        &["busybox", "ping", "-c", "1", "-W", "3", "10.200.10.1"]
     ));
 
     // The internal network: no default route; containers on it talk to each other.
@@ -164,7 +164,7 @@ async fn networks_are_isolated_internal_has_no_way_out_and_outbound_is_masquerad
     assert!(succeeds(
         &env,
         "i",
-        &["busybox", "ping", "-c", "1", "-W", "1", &ip_j.to_string()]
+        &["busybox", "ping", "-c", "1", "-W", "3", &ip_j.to_string()]
     ));
     // Even a container that adds a route itself gets nowhere: the firewall drops it.
     let gw = net.inspect("sealed").await.unwrap().gateway.to_string();
