@@ -124,6 +124,10 @@ pub enum PortError {
         /// Last port.
         end: u16,
     },
+    /// Published ports are forwarded to the container's IPv4 address; an IPv6 host address
+    /// cannot be forwarded there.
+    #[error("cannot publish on IPv6 host address {0}: published ports are IPv4 only")]
+    Ipv6HostIp(IpAddr),
     /// The probe could not get a random port from the kernel.
     #[error("pick a random {protocol} port: {message}")]
     Random {
@@ -214,6 +218,9 @@ pub fn resolve(
     };
     for m in mappings {
         let (c, h, proto, ip) = (m.container_ports, m.host_ports, m.protocol, m.host_ip);
+        if let Some(v6 @ IpAddr::V6(_)) = ip {
+            return Err(PortError::Ipv6HostIp(v6));
+        }
         if c.start == 0 || c.end < c.start {
             return Err(PortError::InvalidRange {
                 start: c.start,
@@ -430,6 +437,12 @@ mod tests {
                 &host(&[])
             )
             .is_ok()
+        );
+        let mut v6 = map((8080, 8080), (80, 80), Protocol::Tcp);
+        v6.host_ip = Some("::1".parse().unwrap());
+        assert_eq!(
+            resolve(&[v6], &[], &host(&[])),
+            Err(PortError::Ipv6HostIp("::1".parse().unwrap()))
         );
         let err = resolve(&[map((1, 2), (1, 3), Protocol::Udp)], &[], &host(&[]));
         assert!(matches!(err, Err(PortError::RangeMismatch { .. })));
