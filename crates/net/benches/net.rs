@@ -221,6 +221,62 @@ async fn main() {
         median(pub_ratio)
     );
 
+    // 3. A server already listening in a fresh namespace: attach + publish + first HTTP answer
+    //    on 127.0.0.1 (the network part of `run -d -p 0:80` until the first answer).
+    let docroot = dir.path().join("www");
+    std::fs::create_dir_all(&docroot).unwrap();
+    std::fs::write(docroot.join("index.html"), "ok\n").unwrap();
+    let mut first_answer_ms = Vec::new();
+    for (i, ns) in namespaces.iter().enumerate().take(12).skip(2) {
+        let mut httpd = Command::new("nsenter")
+            .arg(format!("--net={}", ns.display()))
+            .args(["busybox", "httpd", "-f", "-p", "80", "-h"])
+            .arg(&docroot)
+            .spawn()
+            .expect("httpd");
+        // Wait until it listens (inside the namespace, before any network is attached).
+        let probe = ns.clone();
+        in_ns(&probe, || {
+            while TcpStream::connect("127.0.0.1:80").is_err() {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        })
+        .await;
+        let id = format!("c{i}");
+        let start = Instant::now();
+        net.attach("bench", Endpoint::new(id.clone(), ns, "eth0"))
+            .await
+            .expect("attach");
+        let published = net
+            .publish(
+                &id,
+                &[PortMapping {
+                    host_ip: None,
+                    host_ports: PortRange::single(0),
+                    container_ports: PortRange::single(80),
+                    protocol: Protocol::Tcp,
+                }],
+            )
+            .await
+            .expect("publish");
+        let mut s =
+            TcpStream::connect((Ipv4Addr::LOCALHOST, published[0].host_port)).expect("connect");
+        s.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).unwrap();
+        first_answer_ms.push(start.elapsed().as_secs_f64() * 1e3);
+        assert!(answer.ends_with("ok\n"), "{answer}");
+        let _ = httpd.kill();
+        let _ = httpd.wait();
+        net.unpublish(&id).await.unwrap();
+        net.detach("bench", &id).await.unwrap();
+    }
+    println!(
+        "attach + publish + first HTTP answer         median {:6.2} ms  p90 {:6.2} ms",
+        median(first_answer_ms.clone()),
+        percentile(first_answer_ms, 0.9)
+    );
+
     net.unpublish("c0").await.unwrap();
     net.detach("bench", "c0").await.unwrap();
     net.detach("bench", "c1").await.unwrap();

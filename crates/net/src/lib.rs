@@ -32,3 +32,15 @@ pub mod state;
 pub use net::{Endpoint, Net, NetConfig, NetError, NetworkSpec};
 pub use ports::{PortMapping, PortRange, Protocol};
 pub use state::{Attachment, Network, Published};
+
+#[cfg(test)]
+mod tests {
+    /// The daemon shares one `Net` and one DNS server between tasks (`Arc<Net>`): this fails to
+    /// compile if either stops being `Send + Sync`.
+    #[test]
+    fn net_and_dns_server_can_be_shared_between_tasks() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<crate::Net>();
+        shareable::<crate::dns::Server>();
+    }
+}
