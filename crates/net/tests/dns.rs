@@ -139,6 +139,40 @@ async fn names_resolve_per_network_round_robin_and_others_are_forwarded() {
         "no rotation: {first:?} then {second:?}"
     );
 
+    // The same over TCP (what a client does after a truncated UDP answer).
+    let tcp = netns::run_in(&c, move || {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect((one.gateway, 53)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let mut msg = Message::query();
+        msg.metadata.id = 77;
+        msg.add_query(Query::query(
+            Name::from_ascii("web").unwrap(),
+            RecordType::A,
+        ));
+        let bytes = msg.to_vec().unwrap();
+        s.write_all(&[&(bytes.len() as u16).to_be_bytes()[..], &bytes].concat())
+            .unwrap();
+        let mut len = [0u8; 2];
+        s.read_exact(&mut len).unwrap();
+        let mut reply = vec![0u8; usize::from(u16::from_be_bytes(len))];
+        s.read_exact(&mut reply).unwrap();
+        let reply = Message::from_vec(&reply).unwrap();
+        let mut ips: Vec<Ipv4Addr> = reply
+            .answers
+            .iter()
+            .filter_map(|r| match &r.data {
+                RData::A(a) => Some(a.0),
+                _ => None,
+            })
+            .collect();
+        ips.sort();
+        ips
+    })
+    .await
+    .unwrap();
+    assert_eq!(tcp, vec![ip1, ip2]);
+
     // From the other network, "web" is not berth's: the query goes to the upstream.
     assert_eq!(
         query_from(&d, two.gateway, "web").await,

@@ -5,7 +5,9 @@
 //! A query for a name known on the asking container's networks gets an authoritative answer
 //! (A/AAAA, rotated on every answer so replicas share the load round-robin; other types get an
 //! empty answer). Everything else is relayed unchanged to the upstream resolvers (by default the
-//! host's, from `/etc/resolv.conf`), first one that answers within the timeout wins.
+//! host's, from `/etc/resolv.conf`), first one that answers within the timeout wins. The same
+//! address also serves DNS over TCP; berth's own answers longer than 512 bytes are truncated on
+//! UDP (TC bit) so that clients retry over TCP.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -17,7 +19,8 @@ use std::time::Duration;
 use hickory_proto::op::{Message, MessageType, ResponseCode};
 use hickory_proto::rr::rdata::{A, AAAA};
 use hickory_proto::rr::{RData, Record, RecordType};
-use tokio::net::UdpSocket;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -167,9 +170,18 @@ async fn supervise(shared: Arc<Shared>) {
             }
             match UdpSocket::bind(addr).await {
                 Ok(socket) => {
-                    guard
-                        .0
-                        .insert(addr, tokio::spawn(listen(shared.clone(), Arc::new(socket))));
+                    let tcp = TcpListener::bind(addr).await.map_err(|e| {
+                        tracing::warn!(%addr, error = %e, "dns: cannot listen on TCP");
+                    });
+                    let shared = shared.clone();
+                    let task = tokio::spawn(async move {
+                        let udp = listen(shared.clone(), Arc::new(socket));
+                        match tcp {
+                            Ok(tcp) => drop(tokio::join!(udp, listen_tcp(shared, tcp))),
+                            Err(()) => udp.await,
+                        }
+                    });
+                    guard.0.insert(addr, task);
                 }
                 Err(e) => tracing::warn!(%addr, error = %e, "dns: cannot listen"),
             }
@@ -180,6 +192,50 @@ async fn supervise(shared: Arc<Shared>) {
         if zone.changed().await.is_err() {
             return;
         }
+    }
+}
+
+/// Serves DNS over TCP (RFC 7766: two-byte length prefix per message), used by clients after a
+/// truncated UDP answer.
+async fn listen_tcp(shared: Arc<Shared>, listener: TcpListener) {
+    loop {
+        let (mut stream, client) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!(error = %e, "dns: accept failed");
+                continue;
+            }
+        };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let idle = Duration::from_secs(10);
+            loop {
+                let mut len = [0u8; 2];
+                if tokio::time::timeout(idle, stream.read_exact(&mut len))
+                    .await
+                    .map_or(true, |r| r.is_err())
+                {
+                    return;
+                }
+                let mut packet = vec![0u8; usize::from(u16::from_be_bytes(len))];
+                if stream.read_exact(&mut packet).await.is_err() {
+                    return;
+                }
+                let Some(reply) = answer(&shared, client.ip(), &packet).await else {
+                    return;
+                };
+                let Ok(n) = u16::try_from(reply.len()) else {
+                    return;
+                };
+                if stream
+                    .write_all(&[&n.to_be_bytes()[..], &reply].concat())
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        });
     }
 }
 
@@ -197,6 +253,7 @@ async fn listen(shared: Arc<Shared>, socket: Arc<UdpSocket>) {
         let (shared, socket) = (shared.clone(), socket.clone());
         tokio::spawn(async move {
             if let Some(reply) = answer(&shared, client.ip(), &packet).await {
+                let reply = truncate_for_udp(reply);
                 let _ = socket.send_to(&reply, client).await;
             }
         });
@@ -241,6 +298,18 @@ async fn answer(shared: &Shared, client: IpAddr, packet: &[u8]) -> Option<Vec<u8
         _ => {}
     }
     reply.to_vec().ok()
+}
+
+/// Classic DNS over UDP carries at most 512 bytes: a longer answer of berth's own (many
+/// replicas) goes out without records and with the TC bit set, so the client asks over TCP.
+fn truncate_for_udp(reply: Vec<u8>) -> Vec<u8> {
+    if reply.len() <= 512 {
+        return reply;
+    }
+    match Message::from_vec(&reply) {
+        Ok(msg) if msg.edns.is_none() => msg.truncate().to_vec().unwrap_or(reply),
+        _ => reply,
+    }
 }
 
 fn rotate<T: Copy>(items: &[T], turn: usize) -> Vec<T> {
@@ -307,6 +376,30 @@ mod tests {
         assert_eq!(rotate(&v, 1), vec![2, 3, 1]);
         assert_eq!(rotate(&v, 5), vec![3, 1, 2]);
         assert_eq!(rotate::<u8>(&[], 3), Vec::<u8>::new());
+    }
+
+    #[test]
+    fn long_udp_answers_are_truncated_for_a_tcp_retry() {
+        let name = hickory_proto::rr::Name::from_ascii("web.").unwrap();
+        let mut msg = Message::response(7, hickory_proto::op::OpCode::Query);
+        msg.add_query(hickory_proto::op::Query::query(name.clone(), RecordType::A));
+        for i in 0..40u8 {
+            msg.add_answer(Record::from_rdata(
+                name.clone(),
+                5,
+                RData::A(A(Ipv4Addr::new(10, 0, 0, i))),
+            ));
+        }
+        let long = msg.to_vec().unwrap();
+        assert!(long.len() > 512);
+        let short = Message::from_vec(&truncate_for_udp(long)).unwrap();
+        assert!(short.metadata.truncation);
+        assert_eq!(short.metadata.id, 7);
+        assert_eq!(short.answers.len(), 0);
+        assert_eq!(short.queries.len(), 1);
+        msg.answers.truncate(3);
+        let small = msg.to_vec().unwrap();
+        assert_eq!(truncate_for_udp(small.clone()), small);
     }
 
     #[test]
