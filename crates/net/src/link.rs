@@ -297,7 +297,7 @@ pub fn configure_container_side(side: ContainerSide) -> Result<(), LinkError> {
 /// Waits (at most a second) until the kernel reports the link operationally up: until then
 /// (carrier on, processed by the kernel's link watcher) it drops what is sent through it, so a
 /// container's first packets after attach would be lost.
-async fn wait_oper_up(handle: &Handle, idx: u32) -> Result<(), LinkError> {
+pub async fn wait_oper_up(handle: &Handle, idx: u32) -> Result<(), LinkError> {
     for _ in 0..1000 {
         let mut links = handle.link().get().match_index(idx).execute();
         let msg = links

@@ -3,9 +3,10 @@
 //!
 //! What the table does:
 //!
-//! - `forward` (filter): traffic between two different berth bridges is dropped; an internal
-//!   network's bridge may only talk to itself; traffic into a normal network from elsewhere is
-//!   accepted only when it answers a container's connection or was DNATed to a published port.
+//! - `forward` (filter): an internal network's bridge may only talk to itself; traffic between
+//!   two different berth bridges is dropped; traffic into a normal network from elsewhere is
+//!   accepted only when it answers a container's connection or was DNATed to a published port
+//!   (so published ports are reachable from other berth networks too, through a host address).
 //! - `postrouting` (nat): masquerade for traffic leaving a normal network; none for internal
 //!   ones; masquerade of 127.0.0.0/8 sources DNATed onto a bridge (published ports reached on
 //!   127.0.0.1; the bridge has `route_localnet=1` for that) and of hairpin connections (a
@@ -65,21 +66,24 @@ pub fn render(table: &str, networks: &[&Network], published: &[Published]) -> St
         s,
         "\tchain forward {{\n\t\ttype filter hook forward priority filter; policy accept;"
     );
-    for n in networks {
+    // Internal networks first: nothing crosses their boundary, not even answers or DNAT.
+    for n in networks.iter().filter(|n| n.internal) {
         let b = &n.bridge;
-        if n.internal {
-            let _ = writeln!(s, "\t\tiifname \"{b}\" oifname != \"{b}\" drop");
-            let _ = writeln!(s, "\t\toifname \"{b}\" iifname != \"{b}\" drop");
-        } else {
-            let _ = writeln!(
-                s,
-                "\t\tiifname \"{b}\" oifname @bridges oifname != \"{b}\" drop"
-            );
-            let _ = writeln!(s, "\t\toifname \"{b}\" iifname \"{b}\" accept");
-            let _ = writeln!(s, "\t\toifname \"{b}\" ct state established,related accept");
-            let _ = writeln!(s, "\t\toifname \"{b}\" ct status dnat accept");
-            let _ = writeln!(s, "\t\toifname \"{b}\" drop");
-        }
+        let _ = writeln!(s, "\t\tiifname \"{b}\" oifname != \"{b}\" drop");
+        let _ = writeln!(s, "\t\toifname \"{b}\" iifname != \"{b}\" drop");
+    }
+    // Answers to connections that were allowed, and published ports (reachable from anywhere,
+    // other berth networks included, like from outside).
+    let _ = writeln!(s, "\t\tct state established,related accept");
+    let _ = writeln!(s, "\t\toifname @bridges ct status dnat accept");
+    for n in networks.iter().filter(|n| !n.internal) {
+        let b = &n.bridge;
+        let _ = writeln!(
+            s,
+            "\t\tiifname \"{b}\" oifname @bridges oifname != \"{b}\" drop"
+        );
+        let _ = writeln!(s, "\t\toifname \"{b}\" iifname \"{b}\" accept");
+        let _ = writeln!(s, "\t\toifname \"{b}\" drop");
     }
     let _ = writeln!(s, "\t}}");
 

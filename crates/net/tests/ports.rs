@@ -67,13 +67,19 @@ fn udp_ask(ip: IpAddr, port: u16, text: &str) -> Option<String> {
 #[tokio::test]
 async fn published_tcp_and_udp_ports_answer_on_loopback_and_the_host_address() {
     let mut env = TestEnv::new(20);
-    let (a, b) = (env.netns("a"), env.netns("b"));
+    let (a, b, o) = (env.netns("a"), env.netns("b"), env.netns("o"));
     let net = env.open().await;
     net.create_network(NetworkSpec::named("web")).await.unwrap();
+    net.create_network(NetworkSpec::named("other"))
+        .await
+        .unwrap();
     net.attach("web", Endpoint::new("a", &a, "eth0"))
         .await
         .unwrap();
     net.attach("web", Endpoint::new("b", &b, "eth0"))
+        .await
+        .unwrap();
+    net.attach("other", Endpoint::new("o", &o, "eth0"))
         .await
         .unwrap();
     let root80 = common::docroot(&env, "www80", "port eighty\n");
@@ -143,6 +149,31 @@ async fn published_tcp_and_udp_ports_answer_on_loopback_and_the_host_address() {
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "port eighty\n");
 
+    // A container of another network reaches the published port through the host address
+    // (like any client outside), but not the container itself.
+    let out = env.exec(
+        "o",
+        &["timeout", "3", "busybox", "wget", "-q", "-O", "-", &url],
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "port eighty\n");
+    let direct = env.exec(
+        "o",
+        &[
+            "timeout",
+            "2",
+            "busybox",
+            "wget",
+            "-q",
+            "-O",
+            "-",
+            "http://10.200.20.2/",
+        ],
+    );
+    assert!(
+        !direct.status.success(),
+        "other network reached the container directly"
+    );
+
     // Unpublished: the port stops answering, the rules are gone.
     net.unpublish("a").await.unwrap();
     assert!(http_get(localhost, p80).is_err());
@@ -154,7 +185,9 @@ async fn published_tcp_and_udp_ports_answer_on_loopback_and_the_host_address() {
     echo.await.unwrap();
     net.detach("web", "a").await.unwrap();
     net.detach("web", "b").await.unwrap();
+    net.detach("other", "o").await.unwrap();
     net.remove_network("web").await.unwrap();
+    net.remove_network("other").await.unwrap();
     assert!(!env.table_exists());
     assert_eq!(env.links(), Vec::<String>::new());
 }

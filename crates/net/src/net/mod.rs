@@ -294,6 +294,10 @@ impl Net {
         )
         .await?;
         netns::run_in(netns_path, move || link::configure_container_side(side)).await??;
+        // The bridge forwards through the port once the kernel has seen its carrier come up.
+        if let Some(idx) = link::index(&self.handle, host_veth).await? {
+            link::wait_oper_up(&self.handle, idx).await?;
+        }
         Ok(())
     }
 
