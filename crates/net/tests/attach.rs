@@ -162,6 +162,7 @@ async fn addresses_persist_across_reopen_and_static_addresses_are_checked() {
 
     let mut ep = Endpoint::new("cb", &b, "eth0");
     ep.ip = Some(Ipv4Addr::new(10, 200, 2, 40));
+    ep.mac = Some([0x02, 0xbe, 0x00, 0x00, 0x00, 0x28]);
     assert_eq!(
         net.attach("n", ep).await.unwrap().ip,
         Ipv4Addr::new(10, 200, 2, 40)
@@ -188,6 +189,54 @@ async fn addresses_persist_across_reopen_and_static_addresses_are_checked() {
             .ip,
         Ipv4Addr::new(10, 200, 2, 2)
     );
+
+    let link = common::ok(&[
+        "nsenter",
+        "--net=/run/netns/berthT02b",
+        "ip",
+        "-o",
+        "link",
+        "show",
+        "eth0",
+    ]);
+    assert!(link.contains("link/ether 02:be:00:00:00:28"), "{link}");
+
+    // A namespace that does not exist: a clear error naming it, and no lease kept.
+    let err = net
+        .attach(
+            "n",
+            Endpoint::new("ghost", "/run/netns/berthT02nope", "eth0"),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "open network namespace /run/netns/berthT02nope"
+    );
+    assert!(
+        !net.inspect("n")
+            .await
+            .unwrap()
+            .attachments
+            .contains_key("ghost")
+    );
+    // The same interface name twice in one namespace: refused, nothing left behind.
+    let err = net
+        .attach("n", Endpoint::new("dup", &c, "eth0"))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().starts_with("create veth berthT02v"),
+        "{err}"
+    );
+    assert!(
+        !net.inspect("n")
+            .await
+            .unwrap()
+            .attachments
+            .contains_key("dup")
+    );
+    assert_eq!(env.links().len(), 3, "{:?}", env.links());
 
     // A second network on the same container becomes eth1, without a second default route.
     net.create_network(NetworkSpec::named("m")).await.unwrap();
