@@ -6,6 +6,18 @@
 //! publishes container ports through berth's own nftables table, and exposes the names of the
 //! attached containers to [`dns::Server`].
 //!
+//! Lifecycle in a daemon: [`Net::open`] (changes nothing on the host), then
+//! [`Net::cleanup_orphans`] with the set of containers still alive (removes what a crash left),
+//! then [`Net::sync_firewall`] (rewrites berth's nftables table, and its rules in Docker's
+//! `DOCKER-USER` chain if Docker runs), then [`dns::Server::spawn`] on [`Net::zone`].
+//! Containers write [`dns::files::resolv_conf`] (nameserver: their network's gateway) and
+//! [`dns::files::hosts`].
+//!
+//! Host-wide settings berth changes: `net.ipv4.ip_forward=1` when a non-internal network is
+//! created (as Docker does), `net.ipv6.conf.all.forwarding=1` for networks with IPv6; per
+//! bridge: `route_localnet=1` (published ports on 127.0.0.1). Everything else is in objects
+//! named after the prefix (links) or the table name (nftables), or tagged with it (DOCKER-USER).
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), berth_net::NetError> {
 //! use berth_net::{Endpoint, Net, NetConfig, NetworkSpec};

@@ -12,7 +12,7 @@ pub(super) const MAX_PREFIX: usize = 10;
 /// Linux's interface-name limit (IFNAMSIZ - 1).
 pub(super) const IFNAMSIZ: usize = 15;
 
-/// Where and how [`Net`] keeps its networks.
+/// Where and how [`Net`](super::Net) keeps its networks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NetConfig {
     /// Directory for network definitions (created if missing; must survive reboots).

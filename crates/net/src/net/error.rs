@@ -10,7 +10,7 @@ use crate::state::StateError;
 
 use super::config::MAX_PREFIX;
 
-/// Errors of [`Net`].
+/// Errors of [`Net`](super::Net).
 #[derive(Debug, thiserror::Error)]
 pub enum NetError {
     /// Reading or writing the state failed.
