@@ -11,6 +11,8 @@ mod server;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use ipnet::{Ipv4Net, Ipv6Net};
+
 pub use server::{Server, ServerConfig, ServerError, upstreams_from_resolv_conf};
 
 use crate::state::Network;
@@ -37,6 +39,10 @@ pub struct ZoneNetwork {
     pub gateway: Ipv4Addr,
     /// Its IPv6 gateway.
     pub gateway6: Option<Ipv6Addr>,
+    /// The IPv4 subnet (queries are only served to clients inside berth's subnets).
+    pub subnet: Ipv4Net,
+    /// The IPv6 subnet.
+    pub subnet6: Option<Ipv6Net>,
     /// The attached containers.
     pub entries: Vec<ZoneEntry>,
 }
@@ -70,6 +76,8 @@ impl Zone {
                 name: n.name.clone(),
                 gateway: n.gateway,
                 gateway6: n.ipv6.as_ref().map(|v| v.gateway),
+                subnet: n.subnet,
+                subnet6: n.ipv6.as_ref().map(|v| v.subnet),
                 entries: n
                     .attachments
                     .values()
@@ -88,6 +96,15 @@ impl Zone {
             })
             .collect();
         Zone { networks }
+    }
+
+    /// Whether `client` is inside one of berth's subnets. The server answers nobody else, so it
+    /// is never an open resolver for hosts that manage to route to a gateway address.
+    pub fn serves(&self, client: IpAddr) -> bool {
+        self.networks.iter().any(|n| match client {
+            IpAddr::V4(ip) => n.subnet.contains(&ip),
+            IpAddr::V6(ip) => n.subnet6.is_some_and(|s| s.contains(&ip)),
+        })
     }
 
     /// Every address the server should listen on (the gateways).
@@ -144,6 +161,8 @@ mod tests {
                     name: "front".into(),
                     gateway: [10, 0, 0, 1].into(),
                     gateway6: None,
+                    subnet: "10.0.0.0/24".parse().unwrap(),
+                    subnet6: None,
                     entries: vec![
                         entry("w1", &["web", "w1"], [10, 0, 0, 2]),
                         entry("w2", &["web", "w2"], [10, 0, 0, 3]),
@@ -154,6 +173,8 @@ mod tests {
                     name: "back".into(),
                     gateway: [10, 0, 1, 1].into(),
                     gateway6: None,
+                    subnet: "10.0.1.0/24".parse().unwrap(),
+                    subnet6: None,
                     entries: vec![
                         entry("db", &["db"], [10, 0, 1, 2]),
                         entry("p", &["proxy"], [10, 0, 1, 3]),
@@ -178,6 +199,9 @@ mod tests {
         );
         // A web container does not.
         assert_eq!(z.lookup([10, 0, 0, 2].into(), "db"), None);
+        assert!(z.serves([10, 0, 1, 200].into()));
+        assert!(!z.serves([192, 0, 2, 1].into()));
+        assert!(!z.serves("fd00::1".parse().unwrap()));
         // An unknown client sees nothing.
         assert_eq!(z.lookup([192, 0, 2, 1].into(), "web"), None);
         // The proxy, asked from back, resolves to its back address only.

@@ -266,6 +266,9 @@ async fn answer(shared: &Shared, client: IpAddr, packet: &[u8]) -> Option<Vec<u8
     if request.metadata.message_type != MessageType::Query {
         return None;
     }
+    if !shared.zone.borrow().serves(client) {
+        return None;
+    }
     let query = request.queries.first()?.clone();
     let name = query.name.to_ascii();
     let found = shared.zone.borrow().lookup(client, &name);
