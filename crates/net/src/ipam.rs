@@ -326,4 +326,40 @@ mod tests {
         assert_eq!(parse_mac("02:42:0a:c8:03"), None);
         assert_eq!(parse_mac("02:42:0a:c8:03:04:05"), None);
     }
+
+    proptest::proptest! {
+        /// Whatever the order of allocations (dynamic or static) and releases, no address is
+        /// ever held twice, the gateway is never given, and every address stays in the subnet.
+        #[test]
+        fn never_hands_an_address_out_twice(ops in proptest::collection::vec((0u8..3, 0u8..16), 1..200)) {
+            let subnet = net("10.7.0.0/28");
+            let gw = default_gateway4(subnet).unwrap();
+            let mut held: BTreeSet<Ipv4Addr> = BTreeSet::new();
+            for (op, n) in ops {
+                match op {
+                    0 => {
+                        if let Ok(ip) = allocate4("n", subnet, gw, &held, None) {
+                            proptest::prop_assert!(held.insert(ip), "{} handed out twice", ip);
+                        } else {
+                            proptest::prop_assert_eq!(held.len(), 13);
+                        }
+                    }
+                    1 => {
+                        let want = Ipv4Addr::new(10, 7, 0, n);
+                        if let Ok(ip) = allocate4("n", subnet, gw, &held, Some(want)) {
+                            proptest::prop_assert!(held.insert(ip), "{} handed out twice", ip);
+                        }
+                    }
+                    _ => {
+                        let victim = held.iter().nth(usize::from(n) % held.len().max(1)).copied();
+                        if let Some(ip) = victim {
+                            held.remove(&ip);
+                        }
+                    }
+                }
+                proptest::prop_assert!(!held.contains(&gw));
+                proptest::prop_assert!(held.iter().all(|ip| check_in_subnet4(subnet, *ip).is_ok()));
+            }
+        }
+    }
 }
