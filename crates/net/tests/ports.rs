@@ -271,6 +271,20 @@ async fn port_conflicts_are_reported_before_anything_is_created() {
         .unwrap();
     assert_eq!(udp[0].host_port, port);
 
+    // If the table was deleted behind berth's back, the next publish rebuilds it whole.
+    common::ok(&["nft", "delete", "table", "inet", "berthT21"]);
+    let again = net
+        .publish("a", &[mapping(None, 0, (81, 81), Protocol::Tcp)])
+        .await
+        .unwrap();
+    let rules = env.ruleset();
+    for p in [port, again[0].host_port] {
+        assert!(
+            rules.contains(&format!("tcp dport {p} dnat ip to")),
+            "{rules}"
+        );
+    }
+
     // Nothing can be published for a container that has no way out.
     assert!(matches!(
         net.publish("s", &[mapping(None, 0, (80, 80), Protocol::Tcp)])

@@ -1,6 +1,7 @@
 //! Published ports of containers (DNAT rules in berth's table).
 
 use super::{Net, NetError, with_cleanup};
+use crate::nat;
 use crate::ports::{self, BindProbe, PortMapping};
 use crate::state::Published;
 
@@ -37,7 +38,15 @@ impl Net {
         let keep = inner.published.len();
         inner.published.extend(added.iter().cloned());
         let result = match self.store.save_ports(&inner.published) {
-            Ok(()) => self.apply_firewall(&inner).await,
+            // Append to the table; if that fails (the table was removed behind berth's back),
+            // rebuild it from the state.
+            Ok(()) => {
+                let table = &self.config.nft_table;
+                match nat::apply(table, &nat::render_additions(table, &added)).await {
+                    Ok(()) => Ok(()),
+                    Err(_) => self.apply_firewall(&inner).await,
+                }
+            }
             Err(e) => Err(e.into()),
         };
         if let Err(e) = result {
