@@ -320,9 +320,18 @@ async fn exhausted_subnet_and_overlaps_give_clear_errors() {
         Err(NetError::NetworkExists(_))
     ));
 
+    // Prune removes the unused network only.
+    assert_eq!(net.prune().await.unwrap(), vec!["auto"]);
+    assert_eq!(
+        net.list()
+            .await
+            .iter()
+            .map(|n| n.name.as_str())
+            .collect::<Vec<_>>(),
+        vec!["tiny"]
+    );
     net.detach("tiny", "ca").await.unwrap();
-    net.remove_network("tiny").await.unwrap();
-    net.remove_network("auto").await.unwrap();
+    assert_eq!(net.prune().await.unwrap(), vec!["tiny"]);
     assert_eq!(env.links(), Vec::<String>::new());
     assert!(!env.table_exists());
 }

@@ -160,6 +160,29 @@ impl Net {
         Ok(network)
     }
 
+    /// Removes every network without containers (`network prune`); returns their names.
+    pub async fn prune(&self) -> Result<Vec<String>, NetError> {
+        let unused: Vec<String> = {
+            let inner = self.inner.lock().await;
+            inner
+                .networks
+                .values()
+                .filter(|n| n.attachments.is_empty())
+                .map(|n| n.name.clone())
+                .collect()
+        };
+        let mut removed = Vec::new();
+        for name in unused {
+            match self.remove_network(&name).await {
+                Ok(()) => removed.push(name),
+                // Attached to or removed in the meantime: not unused any more.
+                Err(NetError::NetworkInUse { .. } | NetError::NoSuchNetwork(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(removed)
+    }
+
     /// Removes a network with no containers: its bridge, firewall rules and state file.
     pub async fn remove_network(&self, name: &str) -> Result<(), NetError> {
         let mut inner = self.inner.lock().await;
