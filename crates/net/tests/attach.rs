@@ -286,6 +286,25 @@ async fn exhausted_subnet_and_overlaps_give_clear_errors() {
         env.links()
     );
 
+    // A configuration that cannot work is refused up front.
+    let mut bad = env.config();
+    bad.state_dir = env.dir.path().join("other");
+    bad.run_dir = env.dir.path().join("other-run");
+    bad.pool_prefix = 16;
+    assert_eq!(
+        berth_net::Net::open(bad.clone())
+            .await
+            .unwrap_err()
+            .to_string(),
+        "address pool 10.200.3.0/24 cannot be split into /16 subnets (need a prefix length between the pool's and 30)"
+    );
+    bad.pool_prefix = 26;
+    bad.prefix = "docker".into();
+    assert!(matches!(
+        berth_net::Net::open(bad).await,
+        Err(NetError::InvalidPrefix(_))
+    ));
+
     // A subnet overlapping another network or a host route is refused.
     let mut spec = NetworkSpec::named("clash");
     spec.subnet = Some("10.200.3.0/24".parse().unwrap());

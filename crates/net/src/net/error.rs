@@ -39,6 +39,16 @@ pub enum NetError {
         "link prefix {0:?} must start with \"berth\", be at most {MAX_PREFIX} characters and use only ASCII letters and digits"
     )]
     InvalidPrefix(String),
+    /// The address pool cannot be cut into subnets of the configured size.
+    #[error(
+        "address pool {pool} cannot be split into /{prefix} subnets (need a prefix length between the pool's and 30)"
+    )]
+    InvalidPool {
+        /// The pool.
+        pool: String,
+        /// The configured subnet prefix length.
+        prefix: u8,
+    },
     /// The network name is unusable.
     #[error(
         "invalid network name {0:?}: use letters, digits, '_', '-' and '.', starting with a letter or digit"

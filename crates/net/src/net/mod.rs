@@ -62,6 +62,12 @@ impl Net {
         if !valid_prefix(&config.prefix) {
             return Err(NetError::InvalidPrefix(config.prefix));
         }
+        if config.pool_prefix < config.pool.prefix_len() || config.pool_prefix > 30 {
+            return Err(NetError::InvalidPool {
+                pool: config.pool.to_string(),
+                prefix: config.pool_prefix,
+            });
+        }
         let store = Store::open(&config.state_dir, &config.run_dir)?;
         let networks = store.load_networks()?;
         let published = store.load_ports()?;
