@@ -96,14 +96,6 @@ pub fn print_warning(d: &Diagnostic) {
     eprint!("{}", render("warning", d));
 }
 
-/// Prints an error and its causes to stderr.
-pub fn print_error_chain(e: &anyhow::Error) {
-    eprintln!("error: {e}");
-    for cause in e.chain().skip(1) {
-        eprintln!("  caused by: {cause}");
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,6 +12,10 @@ use clap::{Parser, Subcommand};
 
 pub mod config;
 pub mod project;
+mod image;
+mod image_format;
+mod image_progress;
+mod image_registry;
 
 /// Exit codes shared by every command, documented in the README.
 #[allow(dead_code)] // used as commands land
@@ -91,6 +95,8 @@ enum Command {
     /// Internal: the runtime's per-container monitor and exec helper.
     #[command(name = "runtime-helper", hide = true)]
     RuntimeHelper(runtime::HelperArgs),
+    #[command(flatten)]
+    Image(image::Commands),
 }
 
 /// Runs a client command's future on a small single-threaded runtime.
@@ -145,16 +151,22 @@ pub fn main() -> ExitCode {
             };
         }
     };
-    let global = &cli.global;
-    match &cli.command {
-        Command::Build(args) => build::run(global, args),
-        Command::Builder(args) => finish(build::builder(global, args)),
-        Command::Daemon(args) => daemon::run(global, args),
-        Command::Events(args) => finish(events::run(global, args)),
-        Command::Version(args) => finish(system::version(global, args)),
-        Command::Info(args) => finish(system::info(global, args)),
-        Command::Config(args) => finish(config::run(&cli.project, args)),
-        Command::Runtime(args) => runtime::run(global, args),
-        Command::RuntimeHelper(args) => runtime::helper(args),
+    let Cli {
+        global,
+        project,
+        command,
+    } = cli;
+    let global = &global;
+    match command {
+        Command::Build(args) => build::run(global, &args),
+        Command::Builder(args) => finish(build::builder(global, &args)),
+        Command::Daemon(args) => daemon::run(global, &args),
+        Command::Events(args) => finish(events::run(global, &args)),
+        Command::Version(args) => finish(system::version(global, &args)),
+        Command::Info(args) => finish(system::info(global, &args)),
+        Command::Config(args) => finish(config::run(&project, &args)),
+        Command::Runtime(args) => runtime::run(global, &args),
+        Command::RuntimeHelper(args) => runtime::helper(&args),
+        Command::Image(c) => image::run(global, c),
     }
 }
