@@ -11,7 +11,7 @@ pub enum PullFailed {
     Runtime(#[source] std::io::Error),
     /// The registry pull failed.
     #[error(transparent)]
-    Pull(#[from] PullError),
+    Pull(Box<PullError>),
 }
 
 /// Pulls `reference` for the host platform with anonymous credentials.
@@ -22,5 +22,6 @@ pub fn pull(store: &Store, reference: &Reference) -> Result<Image, PullFailed> {
         .map_err(PullFailed::Runtime)?;
     let platform = Platform::default();
     let options = ClientOptions::default();
-    Ok(rt.block_on(store.pull(reference, &platform, &options, silent()))?)
+    rt.block_on(store.pull(reference, &platform, &options, silent()))
+        .map_err(|e| PullFailed::Pull(Box::new(e)))
 }

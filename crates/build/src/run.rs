@@ -211,11 +211,11 @@ pub(crate) fn run(
     };
     req.stdio = Stdio::Logs(log.clone());
     let rt = step.stage.builder.runtime;
-    let container = rt.create(req).map_err(StepError::Runtime)?;
+    let container = rt.create(req).map_err(StepError::from)?;
     let guard = ContainerGuard(Some(container));
     let c = guard.0.as_ref().ok_or(StepError::StageNotBuilt)?;
-    c.start().map_err(StepError::Runtime)?;
-    let status = c.wait().map_err(StepError::Runtime)?;
+    c.start().map_err(StepError::from)?;
+    let status = c.wait().map_err(StepError::from)?;
     drop(guard);
     let lines: Vec<String> = read_all(&log)
         .map(|entries| {

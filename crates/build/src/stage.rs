@@ -49,14 +49,14 @@ pub(crate) fn resolve_manifest(store: &Store, manifest: &str) -> Result<Image, S
 pub(crate) fn image_by_name(store: &Store, name: &str, pull: bool) -> Result<Image, StepError> {
     let reference = Reference::parse(name).map_err(|e| StepError::BaseImage {
         name: name.to_string(),
-        source: e.into(),
+        source: Box::new(e.into()),
     })?;
     if !pull && let Ok(image) = store.resolve(&reference) {
         return Ok(image);
     }
     crate::pull::pull(store, &reference).map_err(|source| StepError::Pull {
         name: name.to_string(),
-        source,
+        source: Box::new(source),
     })
 }
 

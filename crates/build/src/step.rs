@@ -28,7 +28,7 @@ pub enum StepError {
     Layer(#[from] LayerError),
     /// The image store failed.
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(Box<StoreError>),
     /// Recording the step in the cache failed.
     #[error(transparent)]
     Cache(#[from] crate::cache::CacheError),
@@ -39,7 +39,7 @@ pub enum StepError {
         name: String,
         /// Why.
         #[source]
-        source: StoreError,
+        source: Box<StoreError>,
     },
     /// A base or `--from` image is missing and could not be pulled.
     #[error("image {name:?} is not in the store and could not be pulled")]
@@ -48,7 +48,7 @@ pub enum StepError {
         name: String,
         /// Why.
         #[source]
-        source: crate::pull::PullFailed,
+        source: Box<crate::pull::PullFailed>,
     },
     /// `--chown` or `USER` names an unknown user or group.
     #[error(transparent)]
@@ -77,7 +77,7 @@ pub enum StepError {
     },
     /// The runtime could not run the `RUN` container.
     #[error("running the RUN container")]
-    Runtime(#[source] berth_runtime::RuntimeError),
+    Runtime(#[source] Box<berth_runtime::RuntimeError>),
     /// A `RUN --mount` type berth's builder does not provide.
     #[error("RUN --mount=type={0} is not supported yet")]
     UnsupportedMount(&'static str),
@@ -93,6 +93,18 @@ pub enum StepError {
     /// A stage this step copies from has not been built (a bug in ordering).
     #[error("the stage copied from was not built")]
     StageNotBuilt,
+}
+
+impl From<StoreError> for StepError {
+    fn from(e: StoreError) -> Self {
+        Self::Store(Box::new(e))
+    }
+}
+
+impl From<berth_runtime::RuntimeError> for StepError {
+    fn from(e: berth_runtime::RuntimeError) -> Self {
+        Self::Runtime(Box::new(e))
+    }
 }
 
 /// The config and layers of an image (empty for `scratch`).
