@@ -282,6 +282,7 @@ pub fn diff_tar(upper: &Path, out: &Path) -> Result<usize, LayerError> {
                 if is_opaque(&path) {
                     // `<dir>/.wh..wh..opq`: the OCI opaque-directory marker.
                     tw.whiteout(&format!("{rel_name}/.wh..opq"))?;
+                    count += 1;
                 }
                 subdirs.push((rel_name, path));
             }
@@ -291,4 +292,93 @@ pub fn diff_tar(upper: &Path, out: &Path) -> Result<usize, LayerError> {
     }
     tw.finish()?;
     Ok(count)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(tar_path: &Path) -> Vec<String> {
+        let mut a = tar::Archive::new(fs::File::open(tar_path).unwrap());
+        a.entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn overlay_upper_becomes_an_oci_layer() {
+        if !nix::unistd::Uid::effective().is_root() {
+            panic!("this test makes whiteout devices and trusted xattrs: run it as root");
+        }
+        let t = tempfile::tempdir().unwrap();
+        let upper = t.path().join("upper");
+        fs::create_dir_all(upper.join("d/sub")).unwrap();
+        fs::create_dir_all(upper.join("proc")).unwrap();
+        fs::write(upper.join("a"), "hello").unwrap();
+        fs::write(upper.join("d/sub/f"), "x").unwrap();
+        std::os::unix::fs::symlink("a", upper.join("link")).unwrap();
+        nix::sys::stat::mknod(
+            &upper.join("gone"),
+            nix::sys::stat::SFlag::S_IFCHR,
+            nix::sys::stat::Mode::empty(),
+            0,
+        )
+        .unwrap();
+        xattr::set(upper.join("d"), "trusted.overlay.opaque", b"y").unwrap();
+        let out = t.path().join("layer.tar");
+        assert_eq!(diff_tar(&upper, &out).unwrap(), 7);
+        assert_eq!(
+            names(&out),
+            vec![
+                "a",
+                "d/",
+                "d/.wh..wh..opq",
+                ".wh.gone",
+                "link",
+                "d/sub/",
+                "d/sub/f"
+            ]
+        );
+        let mut a = tar::Archive::new(fs::File::open(&out).unwrap());
+        let link = a
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap())
+            .find(|e| e.path().unwrap().to_string_lossy() == "link")
+            .unwrap();
+        assert_eq!(link.link_name().unwrap().unwrap().to_string_lossy(), "a");
+    }
+
+    #[test]
+    fn copied_files_take_the_given_owner_and_mode() {
+        let t = tempfile::tempdir().unwrap();
+        let src = t.path().join("f");
+        fs::write(&src, "data").unwrap();
+        let out = t.path().join("l.tar");
+        let mut tw = TarWriter::create(&out).unwrap();
+        tw.path(
+            "app/f",
+            &src,
+            Some(Ownership {
+                uid: 1000,
+                gid: 50,
+                mode: Some(0o600),
+            }),
+        )
+        .unwrap();
+        tw.finish().unwrap();
+        let mut a = tar::Archive::new(fs::File::open(&out).unwrap());
+        let e = a.entries().unwrap().next().unwrap().unwrap();
+        let h = e.header();
+        assert_eq!(
+            (
+                h.uid().unwrap(),
+                h.gid().unwrap(),
+                h.mode().unwrap(),
+                h.size().unwrap()
+            ),
+            (1000, 50, 0o600, 4)
+        );
+    }
 }

@@ -261,3 +261,31 @@ RUN exit 1
     assert_eq!(fin.config.rootfs.diff_ids.len(), 1, "scratch + one COPY");
     assert!(f.steps().iter().all(|(t, _)| !t.contains("exit 1")));
 }
+
+#[test]
+fn add_unpacks_local_archives_and_copy_applies_chmod_and_workdir() {
+    let f = Fixture::new();
+    let ctx = f.context("add", &[("script.sh", "echo hi\n")]);
+    // A gzip'd tar made here, as a user would ADD a release tarball.
+    let gz = std::fs::File::create(ctx.join("bundle.tar.gz")).unwrap();
+    let mut tb = tar::Builder::new(flate2::write::GzEncoder::new(
+        gz,
+        flate2::Compression::default(),
+    ));
+    let mut h = tar::Header::new_gnu();
+    h.set_size(6);
+    h.set_mode(0o644);
+    tb.append_data(&mut h, "pkg/README", &b"readme"[..])
+        .unwrap();
+    tb.into_inner().unwrap().finish().unwrap();
+    let dockerfile = "FROM busybox\nWORKDIR /opt/app\nADD bundle.tar.gz /opt/\nCOPY --chmod=0700 script.sh bin/\nRUN ls -l bin/script.sh | cut -c1-10 && cat /opt/pkg/README\n";
+    let mut req = f.request(&ctx);
+    req.dockerfile = DockerfileSource::Inline(dockerfile.to_string());
+    let image = f.build(req).unwrap();
+    assert_eq!(
+        f.output(),
+        vec!["-rwx------".to_string(), "readme".to_string()]
+    );
+    let ran = f.run(&image, Some(&["sh", "-c", "pwd; ls /opt; bin/script.sh"]));
+    assert_eq!(ran.stdout, "/opt/app\napp\npkg\nhi\n");
+}
