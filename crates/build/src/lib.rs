@@ -6,6 +6,7 @@
 //! cache key of each step.
 #![forbid(unsafe_code)]
 
+pub mod arguments;
 pub mod builder;
 pub mod cache;
 pub mod context;

@@ -9,8 +9,9 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use crate::arguments::{self, Args, heredoc_marker};
 use crate::diagnostic::{Diagnostic, Location, ParseError};
-use crate::instruction::{self, Args, From, Heredoc, Instruction, KEYWORDS, heredoc_marker};
+use crate::instruction::{From, Heredoc, Instruction, KEYWORDS};
 use crate::words::{byte_index, split_words};
 
 /// One instruction of a stage, with where it was written.
@@ -352,13 +353,13 @@ impl Parser<'_> {
             heredocs,
         };
         if keyword == "FROM" {
-            let from = instruction::parse_from(&a).map_err(|(o, e)| self.err(at(o), e))?;
+            let from = arguments::parse_from(&a).map_err(|(o, e)| self.err(at(o), e))?;
             return Ok(Parsed::From(from, location));
         }
         let instruction = if keyword == "ONBUILD" {
             self.onbuild(args, args_start, logical)?
         } else {
-            instruction::parse(a).map_err(|(o, e)| self.err(at(o), e))?
+            arguments::parse(a).map_err(|(o, e)| self.err(at(o), e))?
         };
         Ok(Parsed::Step(Step {
             location,
@@ -409,7 +410,7 @@ impl Parser<'_> {
             heredocs: Vec::new(),
         };
         let parsed =
-            instruction::parse(inner).map_err(|(o, e)| self.err(at(inner_args_start + o), e))?;
+            arguments::parse(inner).map_err(|(o, e)| self.err(at(inner_args_start + o), e))?;
         Ok(Instruction::Onbuild(
             Box::new(parsed),
             args.trim().to_string(),

@@ -27,7 +27,7 @@ pub(crate) fn argv(config: &ImageConfig, run: &Run) -> Vec<String> {
         Command::Shell(cmd) => {
             let mut script = cmd.clone();
             if let [only] = run.heredocs.as_slice()
-                && crate::instruction::heredoc_marker(cmd.trim())
+                && crate::arguments::heredoc_marker(cmd.trim())
                     .is_some_and(|(name, _, _)| name == only.name)
             {
                 script = only.content.clone();
