@@ -289,3 +289,71 @@ fn add_unpacks_local_archives_and_copy_applies_chmod_and_workdir() {
     let ran = f.run(&image, Some(&["sh", "-c", "pwd; ls /opt; bin/script.sh"]));
     assert_eq!(ran.stdout, "/opt/app\napp\npkg\nhi\n");
 }
+
+#[test]
+fn saved_build_is_a_valid_oci_image_for_skopeo_and_umoci() {
+    let f = Fixture::new();
+    let ctx = f.context(
+        "oci",
+        &[
+            ("Dockerfile", "FROM busybox\nWORKDIR /app\nCOPY hello.txt .\nRUN echo built > /app/built.txt && rm /bin/vi\nUSER 1000\nCMD [\"cat\", \"hello.txt\"]\n"),
+            ("hello.txt", "hello oci\n"),
+        ],
+    );
+    let mut req = f.request(&ctx);
+    req.tags.push(tag("oci-test:1"));
+    f.build(req).unwrap();
+    let layout = f.tmp.path().join("layout");
+    f.store
+        .save(
+            &[tag("oci-test:1")],
+            berth_image::SaveFormat::OciLayout,
+            &layout,
+        )
+        .unwrap();
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let name = index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let inspect = std::process::Command::new("skopeo")
+        .args(["inspect", "--config"])
+        .arg(format!("oci:{}:{name}", layout.display()))
+        .output()
+        .unwrap();
+    assert!(
+        inspect.status.success(),
+        "{}",
+        String::from_utf8_lossy(&inspect.stderr)
+    );
+    let config: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
+    assert_eq!(config["config"]["User"], "1000");
+    assert_eq!(config["config"]["WorkingDir"], "/app");
+    let bundle = f.tmp.path().join("bundle");
+    let unpack = std::process::Command::new("umoci")
+        .args(["unpack", "--image"])
+        .arg(format!("{}:{name}", layout.display()))
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    assert!(
+        unpack.status.success(),
+        "{}",
+        String::from_utf8_lossy(&unpack.stderr)
+    );
+    let rootfs = bundle.join("rootfs");
+    assert_eq!(
+        std::fs::read_to_string(rootfs.join("app/hello.txt")).unwrap(),
+        "hello oci\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(rootfs.join("app/built.txt")).unwrap(),
+        "built\n"
+    );
+    assert!(rootfs.join("bin/sh").symlink_metadata().is_ok());
+    assert!(
+        rootfs.join("bin/vi").symlink_metadata().is_err(),
+        "the RUN's whiteout applies"
+    );
+}
