@@ -65,11 +65,11 @@ impl StageRun<'_> {
         stage_label(self.stage)
     }
 
-    fn step_error(&self, n: usize, step: &Step, source: StepError) -> BuildError {
+    fn step_error(&self, n: usize, total: usize, step: &Step, source: StepError) -> BuildError {
         BuildError::Step(Box::new(StepFailed {
             path: self.df.path.clone(),
             stage: self.label(),
-            step: format!("{}/{}", n, self.stage.steps.len()),
+            step: format!("{n}/{total}"),
             instruction: step.text.clone(),
             location: step.location,
             source,
@@ -159,11 +159,48 @@ impl StageRun<'_> {
             .collect()
     }
 
+    /// The base image's ONBUILD triggers as steps (located at the stage's FROM line).
+    fn triggers(&self, base: Option<&Image>) -> Result<Vec<Step>, BuildError> {
+        let texts = base
+            .and_then(|i| i.config.config.on_build.clone())
+            .unwrap_or_default();
+        let mut steps = Vec::new();
+        for text in texts {
+            let parsed =
+                Dockerfile::parse(&format!("FROM scratch\n{text}\n"), "ONBUILD").map_err(|d| {
+                    self.step_error(
+                        0,
+                        self.stage.steps.len(),
+                        &self.from_step(),
+                        StepError::Trigger(Box::new(d)),
+                    )
+                })?;
+            for mut step in parsed.stages.into_iter().flat_map(|s| s.steps) {
+                step.location = self.stage.location;
+                steps.push(step);
+            }
+        }
+        Ok(steps)
+    }
+
+    fn from_step(&self) -> Step {
+        Step {
+            location: self.stage.location,
+            text: format!("FROM {}", self.stage.from.image),
+            instruction: Instruction::Arg(Vec::new()),
+        }
+    }
+
     /// Runs the stage.
     pub(crate) fn run(&self) -> Result<StageResult, BuildError> {
         let (mut image, mut parent) = self.base()?;
         let label = self.label();
-        let total = self.stage.steps.len();
+        let steps: Vec<Step> = self
+            .triggers(image.as_ref())?
+            .into_iter()
+            .chain(self.stage.steps.iter().cloned())
+            .collect();
+        let total = steps.len();
         self.builder.emit(Event::Step {
             stage: label.clone(),
             number: 0,
@@ -190,9 +227,9 @@ impl StageRun<'_> {
             &base_env,
         );
         let mut cmd_set = false;
-        for (n, step) in self.stage.steps.iter().enumerate() {
+        for (n, step) in steps.iter().enumerate() {
             let n = n + 1;
-            let fail = |e| self.step_error(n, step, e);
+            let fail = |e| self.step_error(n, total, step, e);
             let content = self.content_digest(step, &scope).map_err(fail)?;
             let args = scope.args_in_scope();
             let key = step_key(StepInput {
@@ -229,6 +266,7 @@ impl StageRun<'_> {
                         next_scope: &next_scope,
                         image: image.as_ref(),
                         cmd_set,
+                        first: n == 1,
                         scratch: self.scratch.join(format!("step-{n}")),
                     };
                     let (config, layers) = run.execute().map_err(fail)?;

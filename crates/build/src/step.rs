@@ -90,6 +90,9 @@ pub enum StepError {
         #[source]
         source: std::io::Error,
     },
+    /// An ONBUILD trigger of the base image does not parse.
+    #[error("ONBUILD trigger of the base image")]
+    Trigger(#[source] Box<crate::diagnostic::Diagnostic>),
     /// A stage this step copies from has not been built (a bug in ordering).
     #[error("the stage copied from was not built")]
     StageNotBuilt,
@@ -176,6 +179,8 @@ pub(crate) struct StepRun<'a> {
     pub image: Option<&'a Image>,
     /// A CMD was set earlier in this stage (ENTRYPOINT then keeps it).
     pub cmd_set: bool,
+    /// The stage's first step: the base's ONBUILD triggers are not inherited.
+    pub first: bool,
     pub scratch: PathBuf,
 }
 
@@ -214,6 +219,9 @@ impl StepRun<'_> {
     /// Runs the step: the new config (with its history entry) and layers.
     pub(crate) fn execute(&self) -> Result<(ImageConfig, Vec<berth_image::Layer>), StepError> {
         let (mut config, mut layers) = config_and_layers(self.image);
+        if self.first {
+            config.config.on_build = None;
+        }
         let base = config.clone();
         let store = self.stage.builder.store;
         let s = self.scope;

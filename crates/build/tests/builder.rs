@@ -357,3 +357,23 @@ fn saved_build_is_a_valid_oci_image_for_skopeo_and_umoci() {
         "the RUN's whiteout applies"
     );
 }
+
+#[test]
+fn onbuild_triggers_run_in_the_child_build_and_are_not_inherited() {
+    let f = Fixture::new();
+    let ctx = f.context("onbuild", &[]);
+    let mut req = f.request(&ctx);
+    req.dockerfile =
+        DockerfileSource::Inline("FROM busybox\nONBUILD RUN echo triggered > /triggered\n".into());
+    req.tags.push(tag("onbuild-base:1"));
+    let base = f.build(req).unwrap();
+    assert_eq!(
+        base.config.config.on_build,
+        Some(vec!["RUN echo triggered > /triggered".to_string()])
+    );
+    let mut req = f.request(&ctx);
+    req.dockerfile = DockerfileSource::Inline("FROM onbuild-base:1\nRUN cat /triggered\n".into());
+    let child = f.build(req).unwrap();
+    assert_eq!(f.output(), vec!["triggered".to_string()]);
+    assert_eq!(child.config.config.on_build, None);
+}
