@@ -171,7 +171,7 @@ impl StageRun<'_> {
                     self.step_error(
                         0,
                         self.stage.steps.len(),
-                        &self.from_line_step(),
+                        &self.base_line_step(),
                         StepError::Trigger(Box::new(d)),
                     )
                 })?;
@@ -183,7 +183,7 @@ impl StageRun<'_> {
         Ok(steps)
     }
 
-    fn from_line_step(&self) -> Step {
+    fn base_line_step(&self) -> Step {
         Step {
             location: self.stage.location,
             text: format!("FROM {}", self.stage.from.image),
