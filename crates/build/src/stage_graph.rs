@@ -74,12 +74,13 @@ pub struct StageGraph {
     graph: DiGraph<usize, Location>,
 }
 
-/// A stage's display name: its `AS` name or its index.
+/// A stage's display name: its `AS` name, or `stage-N` (N its index, which `--target`
+/// and `--from` also accept).
 pub fn stage_label(stage: &Stage) -> String {
     stage
         .name
         .clone()
-        .unwrap_or_else(|| stage.index.to_string())
+        .unwrap_or_else(|| format!("stage-{}", stage.index))
 }
 
 fn find_stage(df: &Dockerfile, name: &str, before: Option<usize>) -> Option<usize> {
