@@ -74,8 +74,8 @@ pub struct StageGraph {
     graph: DiGraph<usize, Location>,
 }
 
-/// A stage's display name: its `AS` name, or `stage-N` (N its index, which `--target`
-/// and `--from` also accept).
+/// A stage's display name: its `AS` name, or `stage-N` for an unnamed stage (N its
+/// index, the form `--target N` and `--from=N` accept).
 pub fn stage_label(stage: &Stage) -> String {
     stage
         .name
