@@ -68,7 +68,7 @@ bench() { # name command [prepare]
 }
 median() { python3 -c 'import json,sys; print("%.1f" % (json.load(open(sys.argv[1]))["results"][0]["median"]*1000))' "$1"; }
 
-touch_src="sh -c 'echo \"echo \$RANDOM\" > $ctx/src/f1.sh'"
+touch_src="sh -c 'echo echo \$(date +%s%N) > $ctx/src/f1.sh'"
 "$berth" build -q "$ctx" >/dev/null
 bench berth-cold "$berth build -q --no-cache $ctx"
 bench berth-nochange "$berth build -q $ctx"
@@ -80,12 +80,12 @@ if command -v buildah >/dev/null; then
   printf 'FROM scratch\nCOPY busybox/ /\nCMD ["sh"]\n' > "$work/Base.Dockerfile"
   if $bh bud -q --layers -t localhost/busybox -f "$work/Base.Dockerfile" "$work" >/dev/null 2>&1; then
     sed 's|^FROM busybox|FROM localhost/busybox|' "$ctx/Dockerfile" > "$work/Buildah.Dockerfile"
-    bud="$bh bud -q --layers --pull=never --isolation chroot -f $work/Buildah.Dockerfile $ctx"
-    if $bud >/dev/null 2>&1; then
+    bud="$bh bud -q --layers --pull=never --isolation chroot -f $work/Buildah.Dockerfile"
+    if $bud "$ctx" >/dev/null 2>&1; then
       have_buildah=1
-      bench buildah-cold "$bud --no-cache"
-      bench buildah-nochange "$bud"
-      bench buildah-onefile "$bud" "$touch_src"
+      bench buildah-cold "$bud --no-cache $ctx"
+      bench buildah-nochange "$bud $ctx"
+      bench buildah-onefile "$bud $ctx" "$touch_src"
     fi
   fi
 fi
