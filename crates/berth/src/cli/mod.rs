@@ -10,11 +10,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod config;
-pub mod project;
 mod image;
 mod image_format;
 mod image_progress;
 mod image_registry;
+pub mod project;
 
 /// Exit codes shared by every command, documented in the README.
 #[allow(dead_code)] // used as commands land
