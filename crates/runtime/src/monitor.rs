@@ -63,6 +63,8 @@ pub struct LaunchConfig {
 
 /// How long the monitor waits for output pipes to close after the init exited.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long the monitor waits without events before releasing memory.
+const IDLE_AFTER: Duration = Duration::from_millis(200);
 /// How long a control client may take to send its request.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -408,6 +410,9 @@ impl Monitor {
 
     fn run(&mut self) {
         let mut drain_deadline = None;
+        let mappings = clean_file_mappings();
+        // After IDLE_AFTER without events the monitor sheds its memory and sleeps.
+        let mut released = false;
         loop {
             if self.exit_code.is_some() {
                 let deadline =
@@ -419,7 +424,8 @@ impl Monitor {
             let timeout = match drain_deadline {
                 Some(d) => PollTimeout::try_from(d.saturating_duration_since(Instant::now()))
                     .unwrap_or(PollTimeout::ZERO),
-                None => PollTimeout::NONE,
+                None if released => PollTimeout::NONE,
+                None => PollTimeout::try_from(IDLE_AFTER).unwrap_or(PollTimeout::NONE),
             };
             let ready = {
                 let mut fds = vec![
@@ -435,7 +441,13 @@ impl Monitor {
                     fds.push(PollFd::new(ch.as_fd(), PollFlags::POLLIN));
                 }
                 match poll(&mut fds, timeout) {
-                    Ok(_) => {}
+                    Ok(0) if drain_deadline.is_none() => {
+                        drop(fds);
+                        release_memory(&mappings);
+                        released = true;
+                        continue;
+                    }
+                    Ok(_) => released = false,
                     Err(nix::errno::Errno::EINTR) => continue,
                     Err(_) => break,
                 }
@@ -630,9 +642,80 @@ impl Monitor {
     }
 }
 
+/// Private, read-only file mappings of this process with no copied-on-write page: the
+/// binary's code and constant data and those of the C library. Dropping their pages loses
+/// nothing (they stay in the page cache and fault back in when touched).
+fn clean_file_mappings() -> Vec<(usize, usize)> {
+    let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let mut current: Option<(usize, usize)> = None;
+    for line in smaps.lines() {
+        if let Some(rest) = line.strip_prefix("Anonymous:") {
+            let anonymous: u64 = rest
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse()
+                .unwrap_or(1);
+            if let Some(m) = current.take()
+                && anonymous == 0
+            {
+                out.push(m);
+            }
+            continue;
+        }
+        let mut parts = line.split_whitespace();
+        let (Some(range), Some(perms)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        let Some((a, b)) = range.split_once('-') else {
+            continue;
+        };
+        let (Ok(start), Ok(end)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16))
+        else {
+            continue;
+        };
+        let path = parts.nth(3).unwrap_or("");
+        let private_file = perms.ends_with('p') && !perms.contains('w') && path.starts_with('/');
+        current = private_file.then_some((start, end));
+    }
+    out
+}
+
+/// Keeps the idle monitor small: freed heap goes back to the kernel and the clean file pages
+/// touched so far leave the process.
+fn release_memory(mappings: &[(usize, usize)]) {
+    sys::trim_heap();
+    for &(start, end) in mappings {
+        let _ = sys::drop_clean_file_pages(start, end);
+    }
+}
+
 fn reply(mut stream: &UnixStream, response: &Response) {
     if let Ok(mut line) = serde_json::to_vec(response) {
         line.push(b'\n');
         let _ = stream.write_all(&line);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    fn rss_file_kb() -> u64 {
+        let s = std::fs::read_to_string("/proc/self/status").unwrap();
+        s.lines()
+            .find_map(|l| l.strip_prefix("RssFile:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
+    }
+
+    #[test]
+    fn startup_memory_is_released() {
+        let before = rss_file_kb();
+        super::release_memory(&super::clean_file_mappings());
+        let after = rss_file_kb();
+        eprintln!("RssFile {before} kB -> {after} kB");
+        assert!(after < before, "RssFile {before} kB -> {after} kB");
     }
 }
