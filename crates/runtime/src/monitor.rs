@@ -308,6 +308,9 @@ impl Monitor {
                 reason: e.to_string(),
             })
         })?;
+        let rootfs_dir = dir.join(files::ROOTFS);
+        std::fs::create_dir_all(&rootfs_dir)
+            .map_err(|e| undo_cgroup(SetupError::fs("mkdir", &rootfs_dir, &e)))?;
         let sock_path = dir.join(files::SOCKET);
         let listener = UnixListener::bind(&sock_path)
             .map_err(|e| undo_cgroup(SetupError::fs("bind", &sock_path, &e)))?;
@@ -330,7 +333,7 @@ impl Monitor {
                     rootfs: &req.rootfs,
                     user: req.user.as_deref(),
                     init: req.init,
-                    rootfs_dir: dir.join(files::ROOTFS),
+                    rootfs_dir,
                     channel: init_ch,
                     stdio: stdio.child,
                     tty: stdio.tty,
@@ -338,6 +341,7 @@ impl Monitor {
                     cgroup_mounts: cgroup.mounts(),
                     join: plan.join,
                     new_cgroupns: plan.new_cgroupns,
+                    new_userns: plan.new_userns,
                 })
             }
             Ok(Cloned::Parent(pid)) => pid,
