@@ -195,3 +195,24 @@ pub fn trim_heap() {
         libc::malloc_trim(0);
     }
 }
+
+/// Copies the window size of terminal `from` to terminal `to` (`TIOCGWINSZ`/`TIOCSWINSZ`);
+/// the kernel then signals `SIGWINCH` to the foreground process group of `to`.
+pub fn copy_window_size(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> Result<(), Errno> {
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one `winsize` into the struct we pass, which lives on our
+    // stack for the duration of the call.
+    if unsafe { libc::ioctl(from.as_raw_fd(), libc::TIOCGWINSZ, &mut ws) } == -1 {
+        return Err(Errno::last());
+    }
+    // SAFETY: TIOCSWINSZ only reads the `winsize` we pass.
+    if unsafe { libc::ioctl(to.as_raw_fd(), libc::TIOCSWINSZ, &ws) } == -1 {
+        return Err(Errno::last());
+    }
+    Ok(())
+}
