@@ -35,12 +35,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use nix::fcntl::OFlag;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, kill, sigprocmask};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
-use nix::unistd::{Pid, pipe2, setsid};
+use nix::unistd::{Pid, setsid};
 use serde::{Deserialize, Serialize};
 
 use crate::cgroups::Cgroup;
@@ -51,6 +50,12 @@ use crate::process::message::{Errnum, FromInit, Report, Request, Response, Setup
 use crate::state::{State, Status, files, read_json};
 use crate::sys::{self, Cloned};
 use crate::{ContainerRequest, Stdio};
+
+mod memory;
+mod stdio;
+
+use memory::{clean_file_mappings, release_memory};
+use stdio::{devnull, prepare_stdio};
 
 /// What the caller leaves in `request.json` for the monitor.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -139,80 +144,6 @@ struct Monitor {
     writer: Option<LogWriter>,
     waiters: Vec<UnixStream>,
     exit_code: Option<i32>,
-}
-
-/// The container's end of stdio plus the monitor's ends of the output pipes.
-struct StdioSetup {
-    child: [OwnedFd; 3],
-    tty: bool,
-    outputs: Vec<(OwnedFd, Stream)>,
-    /// Host path of the terminal, bind-mounted on the container's `/dev/console`.
-    console: Option<PathBuf>,
-}
-
-fn devnull() -> Result<OwnedFd, SetupError> {
-    std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/null")
-        .map(OwnedFd::from)
-        .map_err(|e| SetupError::fs("open", "/dev/null", &e))
-}
-
-fn dup(fd: impl AsFd) -> Result<OwnedFd, SetupError> {
-    fd.as_fd()
-        .try_clone_to_owned()
-        .map_err(|e| SetupError::syscall("dup", &e))
-}
-
-fn prepare_stdio(stdio: &Stdio) -> Result<StdioSetup, SetupError> {
-    let pipe = || pipe2(OFlag::O_CLOEXEC).map_err(|e| SetupError::syscall("pipe2", e));
-    match stdio {
-        Stdio::Null => {
-            let n = devnull()?;
-            Ok(StdioSetup {
-                child: [dup(&n)?, dup(&n)?, n],
-                tty: false,
-                outputs: Vec::new(),
-                console: None,
-            })
-        }
-        Stdio::Inherit => Ok(StdioSetup {
-            child: [
-                dup(std::io::stdin())?,
-                dup(std::io::stdout())?,
-                dup(std::io::stderr())?,
-            ],
-            tty: false,
-            outputs: Vec::new(),
-            console: None,
-        }),
-        Stdio::Logs(_) => {
-            let (out_r, out_w) = pipe()?;
-            let (err_r, err_w) = pipe()?;
-            Ok(StdioSetup {
-                child: [devnull()?, out_w, err_w],
-                tty: false,
-                outputs: vec![(out_r, Stream::Stdout), (err_r, Stream::Stderr)],
-                console: None,
-            })
-        }
-        Stdio::Tty { console_socket } => {
-            let pty =
-                nix::pty::openpty(None, None).map_err(|e| SetupError::syscall("openpty", e))?;
-            let name = nix::unistd::ttyname(&pty.slave)
-                .map(|p| p.display().to_string())
-                .unwrap_or_default();
-            crate::console::send_fd(console_socket, &pty.master, &name)?;
-            drop(pty.master);
-            Ok(StdioSetup {
-                child: [dup(&pty.slave)?, dup(&pty.slave)?, pty.slave],
-                tty: true,
-                outputs: Vec::new(),
-                console: Some(PathBuf::from(name)),
-            })
-        }
-    }
 }
 
 /// `linux.cgroupsPath` when it is a plain path (`/parent/name`), else `<cgroup_parent>/<id>`
@@ -646,80 +577,9 @@ impl Monitor {
     }
 }
 
-/// Private, read-only file mappings of this process with no copied-on-write page: the
-/// binary's code and constant data and those of the C library. Dropping their pages loses
-/// nothing (they stay in the page cache and fault back in when touched).
-fn clean_file_mappings() -> Vec<(usize, usize)> {
-    let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    let mut current: Option<(usize, usize)> = None;
-    for line in smaps.lines() {
-        if let Some(rest) = line.strip_prefix("Anonymous:") {
-            let anonymous: u64 = rest
-                .trim()
-                .trim_end_matches("kB")
-                .trim()
-                .parse()
-                .unwrap_or(1);
-            if let Some(m) = current.take()
-                && anonymous == 0
-            {
-                out.push(m);
-            }
-            continue;
-        }
-        let mut parts = line.split_whitespace();
-        let (Some(range), Some(perms)) = (parts.next(), parts.next()) else {
-            continue;
-        };
-        let Some((a, b)) = range.split_once('-') else {
-            continue;
-        };
-        let (Ok(start), Ok(end)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16))
-        else {
-            continue;
-        };
-        let path = parts.nth(3).unwrap_or("");
-        let private_file = perms.ends_with('p') && !perms.contains('w') && path.starts_with('/');
-        current = private_file.then_some((start, end));
-    }
-    out
-}
-
-/// Keeps the idle monitor small: freed heap goes back to the kernel and the clean file pages
-/// touched so far leave the process.
-fn release_memory(mappings: &[(usize, usize)]) {
-    sys::trim_heap();
-    for &(start, end) in mappings {
-        let _ = sys::drop_clean_file_pages(start, end);
-    }
-}
-
 fn reply(mut stream: &UnixStream, response: &Response) {
     if let Ok(mut line) = serde_json::to_vec(response) {
         line.push(b'\n');
         let _ = stream.write_all(&line);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    fn rss_file_kb() -> u64 {
-        let s = std::fs::read_to_string("/proc/self/status").unwrap();
-        s.lines()
-            .find_map(|l| l.strip_prefix("RssFile:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap()
-    }
-
-    #[test]
-    fn startup_memory_is_released() {
-        let before = rss_file_kb();
-        super::release_memory(&super::clean_file_mappings());
-        let after = rss_file_kb();
-        eprintln!("RssFile {before} kB -> {after} kB");
-        assert!(after < before, "RssFile {before} kB -> {after} kB");
     }
 }
