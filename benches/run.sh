@@ -55,7 +55,7 @@ if command -v crun >/dev/null; then
   cmds+=(-n "crun run (in wrapper)" "$wrap crun --root $dir/crun run -b $bundle bench-crun")
   cmds+=(-n "wrapper alone" "$wrap true")
 fi
-hyperfine --warmup 10 --runs 200 -N --export-json "$dir/hyperfine.json" "${cmds[@]}" >&2
+hyperfine --warmup 10 --runs "${RUNS:-200}" -N --export-json "$dir/hyperfine.json" "${cmds[@]}" >&2
 
 python3 - "$dir/hyperfine.json" <<'EOF'
 import json, sys
