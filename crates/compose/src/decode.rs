@@ -18,6 +18,7 @@ use serde::de::{
 };
 
 use crate::diagnostic::{Diagnostic, FieldPath, Location, Segment, did_you_mean};
+use crate::scalar::{parse_bool, parse_float, parse_int};
 use crate::source::{Entry, Node, Value};
 
 /// A deserialization error, located once it bubbles through the node that caused it.
@@ -270,56 +271,6 @@ impl NodeDe<'_, '_> {
             return Err(e);
         }
         Ok(())
-    }
-}
-
-fn parse_int(t: &str) -> Option<i128> {
-    let t = t.trim();
-    let (neg, body) = match t.strip_prefix('-') {
-        Some(b) => (true, b),
-        None => (false, t.strip_prefix('+').unwrap_or(t)),
-    };
-    let v = if let Some(h) = body.strip_prefix("0x") {
-        i128::from_str_radix(h, 16).ok()?
-    } else if let Some(o) = body.strip_prefix("0o") {
-        i128::from_str_radix(o, 8).ok()?
-    } else if body.len() > 1
-        && body.starts_with('0')
-        && body.bytes().all(|b| (b'0'..=b'7').contains(&b))
-    {
-        // YAML 1.1 octal (`mode: 0440`), as Compose's YAML library reads it.
-        i128::from_str_radix(body, 8).ok()?
-    } else if !body.is_empty() && body.bytes().all(|b| b.is_ascii_digit()) {
-        body.parse().ok()?
-    } else {
-        return None;
-    };
-    Some(if neg { -v } else { v })
-}
-
-fn parse_float(t: &str) -> Option<f64> {
-    let t = t.trim();
-    match t {
-        ".inf" | ".Inf" | ".INF" | "+.inf" => return Some(f64::INFINITY),
-        "-.inf" | "-.Inf" | "-.INF" => return Some(f64::NEG_INFINITY),
-        ".nan" | ".NaN" | ".NAN" => return Some(f64::NAN),
-        _ => {}
-    }
-    if t.is_empty()
-        || !t
-            .bytes()
-            .all(|b| b.is_ascii_digit() || b"+-.eE_".contains(&b))
-    {
-        return None;
-    }
-    t.parse().ok()
-}
-
-fn parse_bool(t: &str) -> Option<bool> {
-    match t.to_ascii_lowercase().as_str() {
-        "true" | "yes" | "y" | "on" => Some(true),
-        "false" | "no" | "n" | "off" => Some(false),
-        _ => None,
     }
 }
 

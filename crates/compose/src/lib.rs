@@ -37,6 +37,7 @@ pub mod interpolate;
 pub mod merge;
 pub mod model;
 pub mod profiles;
+pub mod scalar;
 pub mod source;
 pub mod support;
 pub mod validate;

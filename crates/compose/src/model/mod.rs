@@ -11,6 +11,7 @@ pub mod ports;
 pub mod project;
 pub mod resources;
 pub mod service;
+pub mod service_refs;
 pub mod service_types;
 pub mod units;
 
@@ -26,9 +27,10 @@ pub use ports::PortConfig;
 pub use project::Project;
 pub use resources::{FileObject, Ipam, IpamPool, Model, Network, Volume};
 pub use service::Service;
+pub use service_refs::{DeviceMapping, EnvFile, Extends, ServiceFileRef};
 pub use service_types::{
-    BlkioConfig, CredentialSpec, DependsOn, DeviceMapping, EnvFile, Extends, Healthcheck, Logging,
-    Provider, ServiceFileRef, ServiceHook, ServiceModel, ServiceNetwork, Ulimit,
+    BlkioConfig, CredentialSpec, DependsOn, Healthcheck, Logging, Provider, ServiceHook,
+    ServiceModel, ServiceNetwork, Ulimit,
 };
 pub use units::{ByteSize, Duration, SwapLimit};
 
