@@ -275,19 +275,19 @@ impl<'a> Builder<'a> {
             let key = self.node(ev, span, depth + 1)?;
             let (kev, kspan) = self.next()?;
             let value = self.node(kev, kspan, depth + 1)?;
-            let name = match &key.value {
+            let kind = key.kind();
+            let name = match key.value {
                 Value::Scalar { text, plain } => {
-                    if *plain && text == "<<" {
+                    if plain && text == "<<" {
                         merges.push(value);
                         continue;
                     }
-                    text.clone()
+                    text
                 }
                 Value::Null => "null".to_owned(),
                 _ => {
                     return Err(Diagnostic::new(format!(
-                        "mapping keys must be scalars, found {}",
-                        key.kind()
+                        "mapping keys must be scalars, found {kind}"
                     ))
                     .at(Some(key.loc)));
                 }
