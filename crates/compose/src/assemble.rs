@@ -56,9 +56,10 @@ impl<'a> Loader<'a> {
     pub fn load_set(&mut self, files: &[FileRef], scope: &Scope) -> Result<Value, Diagnostic> {
         let mut acc = Value::Object(serde_json::Map::new());
         for f in files {
-            let (value, tags) = self.load_file(f, scope)?;
-            apply_resets(&mut acc, &tags);
-            merge(&mut acc, value, &mut Vec::new(), &tags);
+            for (value, tags) in self.load_file(f, scope)? {
+                apply_resets(&mut acc, &tags);
+                merge(&mut acc, value, &mut Vec::new(), &tags);
+            }
         }
         Ok(acc)
     }
@@ -77,13 +78,12 @@ impl<'a> Loader<'a> {
 
     /// Parses and interpolates one file; returns the tree (tags and `include`/`version`
     /// taken out), its tags and its `include` node.
-    fn parse_file(
+    /// Interpolates one document and takes out its tags and its `include`/`version` keys.
+    fn prepare(
         &mut self,
-        path: &Path,
-        text: &str,
+        mut node: Node,
         env: &IndexMap<String, String>,
     ) -> Result<(Node, Tags, Option<Node>), Diagnostic> {
-        let mut node = crate::source::parse(text, path)?;
         match &node.value {
             NodeValue::Map(_) => {}
             NodeValue::Null => {
@@ -130,16 +130,22 @@ impl<'a> Loader<'a> {
         Ok(v)
     }
 
-    fn load_file(&mut self, f: &FileRef, scope: &Scope) -> Result<(Value, Tags), Diagnostic> {
+    /// Loads every document of one file, in order.
+    fn load_file(&mut self, f: &FileRef, scope: &Scope) -> Result<Vec<(Value, Tags)>, Diagnostic> {
         let (path, text) = self.read(f)?;
-        let (node, tags, include) = self.parse_file(&path, &text, &scope.env)?;
-        let mut value = self.decode(&node, &scope.base_dir)?;
-        crate::extends::resolve(self, &mut value, &path, &scope.env, &tags, &node)?;
-        if let Some(inc) = include {
-            crate::include::apply(self, &inc, &mut value, scope)?;
+        let docs = crate::source::parse_documents(&text, &path, usize::MAX)?;
+        let mut out = Vec::with_capacity(docs.len());
+        for doc in docs {
+            let (node, tags, include) = self.prepare(doc, &scope.env)?;
+            let mut value = self.decode(&node, &scope.base_dir)?;
+            crate::extends::resolve(self, &mut value, &path, &scope.env, &tags, &node)?;
+            if let Some(inc) = include {
+                crate::include::apply(self, &inc, &mut value, scope)?;
+            }
+            self.trees.push(node);
+            out.push((value, tags));
         }
-        self.trees.push(node);
-        Ok((value, tags))
+        Ok(out)
     }
 
     /// Loads `path` for `extends` (paths relative to its own directory), cached.
@@ -152,7 +158,8 @@ impl<'a> Loader<'a> {
             return Ok(v.clone());
         }
         let (path, text) = self.read(&FileRef::Path(path.to_path_buf()))?;
-        let (node, _tags, _include) = self.parse_file(&path, &text, env)?;
+        let doc = crate::source::parse(&text, &path)?;
+        let (node, _tags, _include) = self.prepare(doc, env)?;
         let base = path
             .parent()
             .map_or_else(|| PathBuf::from("/"), Path::to_path_buf);

@@ -129,8 +129,16 @@ impl Node {
     }
 }
 
-/// Parses `text` (the content of `file`) into a located tree; an empty document is `Null`.
+/// Parses the first document of `text` (the content of `file`) into a located tree; an
+/// empty document is `Null`.
 pub fn parse(text: &str, file: &Path) -> Result<Node, Diagnostic> {
+    let mut docs = parse_documents(text, file, 1)?;
+    Ok(docs.swap_remove(0))
+}
+
+/// Parses up to `max` documents of a stream (at least one: an empty stream is one `Null`
+/// document). Compose reads every document of a file as if it were another file.
+pub fn parse_documents(text: &str, file: &Path, max: usize) -> Result<Vec<Node>, Diagnostic> {
     let file: Arc<Path> = Arc::from(file);
     let mut b = Builder {
         parser: Parser::new_from_str(text),
@@ -138,14 +146,32 @@ pub fn parse(text: &str, file: &Path) -> Result<Node, Diagnostic> {
         anchors: HashMap::new(),
         alias_nodes: 0,
     };
+    let mut docs = Vec::new();
+    let mut in_doc = false;
     loop {
         let (ev, span) = b.next()?;
         match ev {
-            Event::StreamStart | Event::DocumentStart(_) | Event::Nothing => {}
-            Event::StreamEnd | Event::DocumentEnd => {
-                return Ok(Node::new(Value::Null, b.loc(&span)));
+            Event::StreamStart | Event::Nothing => {}
+            Event::DocumentStart(_) => in_doc = true,
+            Event::DocumentEnd => {
+                if in_doc {
+                    docs.push(Node::new(Value::Null, b.loc(&span)));
+                }
+                in_doc = false;
             }
-            ev => return b.node(ev, span, 0),
+            Event::StreamEnd => {
+                if docs.is_empty() {
+                    docs.push(Node::new(Value::Null, b.loc(&span)));
+                }
+                return Ok(docs);
+            }
+            ev => {
+                docs.push(b.node(ev, span, 0)?);
+                in_doc = false;
+                if docs.len() >= max {
+                    return Ok(docs);
+                }
+            }
         }
     }
 }
@@ -417,6 +443,16 @@ mod tests {
             n.get("e").unwrap().value,
             Value::Scalar { plain: false, .. }
         ));
+    }
+
+    #[test]
+    fn multiple_documents() {
+        let docs =
+            parse_documents("a: 1\n---\nb: 2\n---\n", Path::new("m.yaml"), usize::MAX).unwrap();
+        assert_eq!(docs.len(), 3);
+        assert_eq!(docs[1].get("b").unwrap().as_str(), Some("2"));
+        assert_eq!(docs[2].value, Value::Null);
+        assert_eq!(parse("", Path::new("e.yaml")).unwrap().value, Value::Null);
     }
 
     #[test]
