@@ -114,13 +114,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("compose.yaml");
         std::fs::write(&f, "services:\n  web:\n    prots: [\"80\"]\n").unwrap();
-        let d = Diagnostic::new("unknown key `prots` (did you mean `ports`?)")
-            .at(Some(Location {
-                file: std::sync::Arc::from(f.as_path()),
-                line: 3,
-                column: 5,
-            }))
-            .with_path(FieldPath::keys(&["services", "web", "prots"]));
+        let d = Diagnostic::new(berth_compose::decode::DecodeError::UnknownKey {
+            key: "prots".into(),
+            suggestion: Some("ports".into()),
+        })
+        .at(Some(Location {
+            file: std::sync::Arc::from(f.as_path()),
+            line: 3,
+            column: 5,
+        }))
+        .with_path(FieldPath::keys(&["services", "web", "prots"]));
         let out = render("error", &d);
         let expected = format!(
             "error: unknown key `prots` (did you mean `ports`?)\n  --> {}:3:5\n   |\n 3 |     prots: [\"80\"]\n   |     ^^^^^ at services.web.prots\n",

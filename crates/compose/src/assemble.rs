@@ -12,11 +12,22 @@ use std::path::{Path, PathBuf};
 use indexmap::IndexMap;
 use serde_json::Value;
 
-use crate::diagnostic::{Diagnostic, FieldPath, Location, Segment};
+use crate::diagnostic::{Diagnostic, FieldPath, Location, Segment, Warning};
 use crate::discover::FileRef;
 use crate::merge::{Tags, apply_resets, merge};
 use crate::model::Project;
 use crate::source::{Node, Value as NodeValue};
+
+/// What is wrong with a stack file as a whole.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StackError {
+    /// The document is a sequence or a scalar.
+    #[error("a stack file must be a mapping, found {0}")]
+    NotAMapping(&'static str),
+    /// The model could not be converted to or from its JSON form (a bug in berth).
+    #[error("internal: the model does not round-trip through JSON: {0}")]
+    Encode(String),
+}
 
 /// The environment and base directory a set of files is read with.
 pub(crate) struct Scope {
@@ -90,22 +101,20 @@ impl<'a> Loader<'a> {
                 node.value = NodeValue::Map(IndexMap::new());
             }
             _ => {
-                return Err(Diagnostic::new(format!(
-                    "a stack file must be a mapping, found {}",
-                    node.kind()
-                ))
-                .at(Some(node.loc.clone())));
+                return Err(Diagnostic::new(StackError::NotAMapping(node.kind()))
+                    .at(Some(node.loc.clone())));
             }
         }
         let lookup = |k: &str| env.get(k).cloned();
         crate::interpolate::interpolate_tree(&mut node, &lookup, &mut self.warnings)?;
         let tags = Tags::take(&mut node);
+        let node_kind = node.kind();
         let map = node
             .as_map_mut()
-            .ok_or_else(|| Diagnostic::new("internal: root is not a mapping"))?;
+            .ok_or_else(|| Diagnostic::new(StackError::NotAMapping(node_kind)))?;
         if let Some(v) = map.shift_remove("version") {
             self.warnings.push(
-                Diagnostic::new("the top-level `version` is obsolete and ignored")
+                Diagnostic::new(Warning::ObsoleteVersion)
                     .at(Some(v.key_loc))
                     .with_path(FieldPath::keys(&["version"])),
             );
@@ -120,7 +129,7 @@ impl<'a> Loader<'a> {
         let mut project: Project = crate::decode::from_node(node, &FieldPath::root())?;
         crate::canonical::resolve_paths(&mut project, base, self.home());
         let mut v = serde_json::to_value(&project)
-            .map_err(|e| Diagnostic::new(format!("internal: cannot encode the model: {e}")))?;
+            .map_err(|e| Diagnostic::new(StackError::Encode(e.to_string())))?;
         if let Some(m) = v.as_object_mut() {
             m.shift_remove("working_dir");
             if m.get("name").and_then(Value::as_str) == Some("") {
