@@ -297,7 +297,7 @@ impl NodeDe<'_, '_> {
             _ => return Ok(()),
         };
         for (k, entry) in map {
-            if k.starts_with("x-") || known.iter().any(|n| n == k) {
+            if k.starts_with("x-") || known.binary_search(k).is_ok() {
                 continue;
             }
             let mut e = unknown_key(k, known.iter().map(String::as_str));

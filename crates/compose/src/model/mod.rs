@@ -41,13 +41,16 @@ pub(crate) mod known_keys {
 
     use schemars::JsonSchema;
 
+    /// The property names of `T`'s schema, sorted (callers binary-search them).
     fn keys<T: JsonSchema>() -> Vec<String> {
         let schema = schemars::schema_for!(T);
-        schema
+        let mut keys: Vec<String> = schema
             .get("properties")
             .and_then(|p| p.as_object())
             .map(|o| o.keys().cloned().collect())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        keys.sort();
+        keys
     }
 
     /// Top-level keys (plus `include` and the obsolete `version`, handled before decoding).
@@ -58,6 +61,7 @@ pub(crate) mod known_keys {
             k.retain(|k| k != "working_dir");
             k.push("include".to_owned());
             k.push("version".to_owned());
+            k.sort();
             k
         })
     }
