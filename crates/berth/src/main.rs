@@ -2,7 +2,10 @@
 //! per-container monitor.
 #![forbid(unsafe_code)]
 
+mod api;
 mod cli;
+mod client;
+mod daemon;
 mod report;
 
 use std::process::ExitCode;

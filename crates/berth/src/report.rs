@@ -1,5 +1,4 @@
-//! Printing errors at the edge: compose diagnostics with a source snippet, everything
-//! else as an error chain.
+//! Printing stack-file diagnostics at the edge, with a source snippet.
 //!
 //! ```text
 //! error: unknown key `prots` (did you mean `ports`?)
@@ -94,14 +93,6 @@ pub fn print_diagnostics(ds: &Diagnostics) {
 /// Prints a warning to stderr.
 pub fn print_warning(d: &Diagnostic) {
     eprint!("{}", render("warning", d));
-}
-
-/// Prints an error and its causes to stderr.
-pub fn print_error_chain(e: &anyhow::Error) {
-    eprintln!("error: {e}");
-    for cause in e.chain().skip(1) {
-        eprintln!("  caused by: {cause}");
-    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,10 @@
 //! Command-line parsing and dispatch. One file per command (or group of commands).
 
+mod daemon;
+mod events;
+mod runtime;
+mod system;
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -16,6 +21,8 @@ pub mod exit {
     pub const INVALID_INPUT: u8 = 3;
     /// The command was valid but failed while doing its work.
     pub const RUNTIME: u8 = 1;
+    /// `berth daemon`: another daemon already serves this root, run dir or socket.
+    pub const ALREADY_RUNNING: u8 = 4;
 }
 
 /// berth: a declarative multi-container orchestrator.
@@ -49,23 +56,75 @@ pub struct GlobalArgs {
         default_value = "/run/berth"
     )]
     pub run_dir: std::path::PathBuf,
+    /// The daemon's socket, `unix:///path` [default: <run-dir>/berth.sock].
+    #[arg(long, global = true, env = "BERTH_HOST")]
+    pub host: Option<String>,
+}
+
+impl GlobalArgs {
+    /// The daemon these options name (started on first use if none answers).
+    pub fn endpoint(&self) -> Result<crate::client::Endpoint, crate::client::ClientError> {
+        crate::client::Endpoint::new(&self.root, &self.run_dir, self.host.as_deref())
+    }
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the berth daemon (the CLI starts one by itself when needed).
+    Daemon(daemon::DaemonArgs),
+    /// Stream events (container, network, volume, image, stack, daemon).
+    Events(events::EventsArgs),
+    /// Show the client's and the daemon's versions.
+    Version(system::VersionArgs),
+    /// Show the daemon's paths, pid, uptime and object counts.
+    Info(system::InfoArgs),
     /// Validate the stack files and print the canonical model.
     Config(config::ConfigArgs),
+    /// The container runtime core behind runc's command line (create, start, state, kill,
+    /// delete, run, exec).
+    Runtime(runtime::RuntimeArgs),
+    /// Internal: the runtime's per-container monitor and exec helper.
+    #[command(name = "runtime-helper", hide = true)]
+    RuntimeHelper(runtime::HelperArgs),
 }
 
-/// Maps a command's failure to its exit code, printing it: stack-file diagnostics with a
-/// source snippet (exit 3), anything else as an error chain (exit 1).
-fn failure(e: &anyhow::Error) -> ExitCode {
-    if let Some(d) = e.downcast_ref::<berth_compose::Diagnostics>() {
-        crate::report::print_diagnostics(d);
-        return ExitCode::from(exit::INVALID_INPUT);
+/// Runs a client command's future on a small single-threaded runtime.
+fn block_on<T>(f: impl std::future::Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(f)
+}
+
+/// An error and its causes on one line: `outer: inner: innermost`.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !s.contains(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
+        cause = c.source();
     }
-    crate::report::print_error_chain(e);
-    ExitCode::from(exit::RUNTIME)
+    s
+}
+
+/// Maps a command's outcome to an exit code, printing a failure: stack-file diagnostics
+/// with a source snippet (exit 3), anything else as an error chain (exit 1).
+fn finish(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if let Some(d) = e.downcast_ref::<berth_compose::Diagnostics>() {
+                crate::report::print_diagnostics(d);
+                return ExitCode::from(exit::INVALID_INPUT);
+            }
+            eprintln!("berth: {}", error_chain(e.as_ref()));
+            ExitCode::from(exit::RUNTIME)
+        }
+    }
 }
 
 /// Parses the command line, runs the command and maps its outcome to an exit code.
@@ -81,11 +140,14 @@ pub fn main() -> ExitCode {
             };
         }
     };
-    let result = match &cli.command {
-        Command::Config(args) => config::run(&cli.project, args),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => failure(&e),
+    let global = &cli.global;
+    match &cli.command {
+        Command::Daemon(args) => daemon::run(global, args),
+        Command::Events(args) => finish(events::run(global, args)),
+        Command::Version(args) => finish(system::version(global, args)),
+        Command::Info(args) => finish(system::info(global, args)),
+        Command::Config(args) => finish(config::run(&cli.project, args)),
+        Command::Runtime(args) => runtime::run(global, args),
+        Command::RuntimeHelper(args) => runtime::helper(args),
     }
 }

@@ -1,0 +1,25 @@
+//! The route table. Handlers live in one file per resource and only translate
+//! requests into [`Engine`](berth_engine::Engine) calls; the full layout, including
+//! the routes still to come, is in [`crate::api::paths`]. A new route is added there
+//! (with its test's list of routes) and documented in `schemas/api.openapi.yaml`.
+
+use axum::Router;
+use axum::middleware;
+use axum::routing::{get, post};
+
+use super::{AppState, error, events, peer, system};
+use crate::api::paths;
+
+/// Every route of the API. Serve it with `into_make_service_with_connect_info::<Peer>()`
+/// (the request log needs the caller's credentials).
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route(paths::VERSION, get(system::version))
+        .route(paths::INFO, get(system::info))
+        .route(paths::EVENTS, get(events::events))
+        .route(paths::SHUTDOWN, post(system::shutdown))
+        .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(middleware::from_fn(peer::log_requests))
+        .with_state(state)
+}
