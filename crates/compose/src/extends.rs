@@ -132,6 +132,20 @@ fn resolve_service(
     }
     let empty = Tags::default();
     let tags = local.map_or(&empty, |(t, _)| t);
+    // `!reset` in the extending service removes what it would inherit.
+    let prefix = format!("services.{name}.");
+    for reset in tags.resets.iter().filter_map(|r| r.strip_prefix(&prefix)) {
+        let segs: Vec<&str> = reset.split('.').collect();
+        if let Some((last, parents)) = segs.split_last() {
+            let mut cur = Some(&mut merged);
+            for seg in parents {
+                cur = cur.and_then(|c| c.get_mut(*seg));
+            }
+            if let Some(m) = cur.and_then(Value::as_object_mut) {
+                m.shift_remove(*last);
+            }
+        }
+    }
     merge(
         &mut merged,
         own,
