@@ -75,6 +75,21 @@ fn token_width(rest: &str) -> usize {
         Some(q @ ('"' | '\'')) => chars
             .position(|c| c == q)
             .map_or(rest.chars().count(), |p| p + 2),
+        Some(open @ ('[' | '{')) => {
+            let close = if open == '[' { ']' } else { '}' };
+            let mut depth = 0usize;
+            for (i, c) in rest.chars().enumerate() {
+                if c == open {
+                    depth += 1;
+                } else if c == close {
+                    depth = depth.saturating_sub(1);
+                    if depth == 0 {
+                        return i + 1;
+                    }
+                }
+            }
+            rest.chars().count()
+        }
         Some(_) => rest
             .chars()
             .position(|c| c.is_whitespace() || matches!(c, ':' | ',' | ']' | '}' | '#'))
@@ -99,6 +114,14 @@ pub fn print_warning(d: &Diagnostic) {
 mod tests {
     use super::*;
     use berth_compose::{FieldPath, Location};
+
+    #[test]
+    fn token_widths() {
+        assert_eq!(token_width("[1, [2]] # c"), 8);
+        assert_eq!(token_width("{a: 1}"), 6);
+        assert_eq!(token_width("\"x y\": 1"), 5);
+        assert_eq!(token_width("ports:"), 5);
+    }
 
     #[test]
     fn snippet_points_at_the_token() {
