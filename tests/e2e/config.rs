@@ -232,3 +232,47 @@ fn bad_format_is_a_usage_error() {
     );
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn compose_environment_variables_select_files_name_and_profiles() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("base.yaml"),
+        "services:\n  app:\n    image: busybox\n  dbg:\n    image: busybox\n    profiles: [debug]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("extra.yaml"),
+        "services:\n  app:\n    environment: [FROM_EXTRA=1]\n",
+    )
+    .unwrap();
+    let out = Command::new(berth_tests::berth_bin())
+        .args(["config", "--format", "json"])
+        .current_dir(dir.path())
+        .env("COMPOSE_FILE", "base.yaml:extra.yaml")
+        .env("COMPOSE_PROJECT_NAME", "fromenv")
+        .env("COMPOSE_PROFILES", "debug")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["name"], "fromenv");
+    assert_eq!(v["services"]["app"]["environment"]["FROM_EXTRA"], "1");
+    assert!(v["services"]["dbg"].is_object(), "{v}");
+}
+
+#[test]
+fn fields_berth_does_not_apply_yet_are_warned_once() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("compose.yaml"),
+        "services:\n  a:\n    image: busybox\n    runtime: runc\n  b:\n    image: busybox\n    runtime: runc\n",
+    )
+    .unwrap();
+    let out = berth(dir.path(), &["config", "-q"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        stderr(&out),
+        "warning: `runtime` is parsed but not applied by berth yet (services a, b)\n"
+    );
+}

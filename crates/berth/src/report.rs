@@ -1,5 +1,4 @@
-//! Printing errors at the edge: compose diagnostics with a source snippet, everything
-//! else as an error chain.
+//! Printing stack-file diagnostics at the edge, with a source snippet.
 //!
 //! ```text
 //! error: unknown key `prots` (did you mean `ports`?)
@@ -76,6 +75,21 @@ fn token_width(rest: &str) -> usize {
         Some(q @ ('"' | '\'')) => chars
             .position(|c| c == q)
             .map_or(rest.chars().count(), |p| p + 2),
+        Some(open @ ('[' | '{')) => {
+            let close = if open == '[' { ']' } else { '}' };
+            let mut depth = 0usize;
+            for (i, c) in rest.chars().enumerate() {
+                if c == open {
+                    depth += 1;
+                } else if c == close {
+                    depth = depth.saturating_sub(1);
+                    if depth == 0 {
+                        return i + 1;
+                    }
+                }
+            }
+            rest.chars().count()
+        }
         Some(_) => rest
             .chars()
             .position(|c| c.is_whitespace() || matches!(c, ':' | ',' | ']' | '}' | '#'))
@@ -102,17 +116,28 @@ mod tests {
     use berth_compose::{FieldPath, Location};
 
     #[test]
+    fn token_widths() {
+        assert_eq!(token_width("[1, [2]] # c"), 8);
+        assert_eq!(token_width("{a: 1}"), 6);
+        assert_eq!(token_width("\"x y\": 1"), 5);
+        assert_eq!(token_width("ports:"), 5);
+    }
+
+    #[test]
     fn snippet_points_at_the_token() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("compose.yaml");
         std::fs::write(&f, "services:\n  web:\n    prots: [\"80\"]\n").unwrap();
-        let d = Diagnostic::new("unknown key `prots` (did you mean `ports`?)")
-            .at(Some(Location {
-                file: std::sync::Arc::from(f.as_path()),
-                line: 3,
-                column: 5,
-            }))
-            .with_path(FieldPath::keys(&["services", "web", "prots"]));
+        let d = Diagnostic::new(berth_compose::decode::DecodeError::UnknownKey {
+            key: "prots".into(),
+            suggestion: Some("ports".into()),
+        })
+        .at(Some(Location {
+            file: std::sync::Arc::from(f.as_path()),
+            line: 3,
+            column: 5,
+        }))
+        .with_path(FieldPath::keys(&["services", "web", "prots"]));
         let out = render("error", &d);
         let expected = format!(
             "error: unknown key `prots` (did you mean `ports`?)\n  --> {}:3:5\n   |\n 3 |     prots: [\"80\"]\n   |     ^^^^^ at services.web.prots\n",

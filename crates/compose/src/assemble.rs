@@ -12,11 +12,22 @@ use std::path::{Path, PathBuf};
 use indexmap::IndexMap;
 use serde_json::Value;
 
-use crate::diagnostic::{Diagnostic, FieldPath, Location, Segment};
+use crate::diagnostic::{Diagnostic, FieldPath, Location, Segment, Warning};
 use crate::discover::FileRef;
 use crate::merge::{Tags, apply_resets, merge};
 use crate::model::Project;
 use crate::source::{Node, Value as NodeValue};
+
+/// What is wrong with a stack file as a whole.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StackError {
+    /// The document is a sequence or a scalar.
+    #[error("a stack file must be a mapping, found {0}")]
+    NotAMapping(&'static str),
+    /// The model could not be converted to or from its JSON form (a bug in berth).
+    #[error("internal: the model does not round-trip through JSON: {0}")]
+    Encode(String),
+}
 
 /// The environment and base directory a set of files is read with.
 pub(crate) struct Scope {
@@ -56,9 +67,10 @@ impl<'a> Loader<'a> {
     pub fn load_set(&mut self, files: &[FileRef], scope: &Scope) -> Result<Value, Diagnostic> {
         let mut acc = Value::Object(serde_json::Map::new());
         for f in files {
-            let (value, tags) = self.load_file(f, scope)?;
-            apply_resets(&mut acc, &tags);
-            merge(&mut acc, value, &mut Vec::new(), &tags);
+            for (value, tags) in self.load_file(f, scope)? {
+                apply_resets(&mut acc, &tags);
+                merge(&mut acc, value, &mut Vec::new(), &tags);
+            }
         }
         Ok(acc)
     }
@@ -77,35 +89,32 @@ impl<'a> Loader<'a> {
 
     /// Parses and interpolates one file; returns the tree (tags and `include`/`version`
     /// taken out), its tags and its `include` node.
-    fn parse_file(
+    /// Interpolates one document and takes out its tags and its `include`/`version` keys.
+    fn prepare(
         &mut self,
-        path: &Path,
-        text: &str,
+        mut node: Node,
         env: &IndexMap<String, String>,
     ) -> Result<(Node, Tags, Option<Node>), Diagnostic> {
-        let mut node = crate::source::parse(text, path)?;
         match &node.value {
             NodeValue::Map(_) => {}
             NodeValue::Null => {
                 node.value = NodeValue::Map(IndexMap::new());
             }
             _ => {
-                return Err(Diagnostic::new(format!(
-                    "a stack file must be a mapping, found {}",
-                    node.kind()
-                ))
-                .at(Some(node.loc.clone())));
+                return Err(Diagnostic::new(StackError::NotAMapping(node.kind()))
+                    .at(Some(node.loc.clone())));
             }
         }
         let lookup = |k: &str| env.get(k).cloned();
         crate::interpolate::interpolate_tree(&mut node, &lookup, &mut self.warnings)?;
         let tags = Tags::take(&mut node);
+        let node_kind = node.kind();
         let map = node
             .as_map_mut()
-            .ok_or_else(|| Diagnostic::new("internal: root is not a mapping"))?;
+            .ok_or_else(|| Diagnostic::new(StackError::NotAMapping(node_kind)))?;
         if let Some(v) = map.shift_remove("version") {
             self.warnings.push(
-                Diagnostic::new("the top-level `version` is obsolete and ignored")
+                Diagnostic::new(Warning::ObsoleteVersion)
                     .at(Some(v.key_loc))
                     .with_path(FieldPath::keys(&["version"])),
             );
@@ -120,7 +129,7 @@ impl<'a> Loader<'a> {
         let mut project: Project = crate::decode::from_node(node, &FieldPath::root())?;
         crate::canonical::resolve_paths(&mut project, base, self.home());
         let mut v = serde_json::to_value(&project)
-            .map_err(|e| Diagnostic::new(format!("internal: cannot encode the model: {e}")))?;
+            .map_err(|e| Diagnostic::new(StackError::Encode(e.to_string())))?;
         if let Some(m) = v.as_object_mut() {
             m.shift_remove("working_dir");
             if m.get("name").and_then(Value::as_str) == Some("") {
@@ -130,16 +139,22 @@ impl<'a> Loader<'a> {
         Ok(v)
     }
 
-    fn load_file(&mut self, f: &FileRef, scope: &Scope) -> Result<(Value, Tags), Diagnostic> {
+    /// Loads every document of one file, in order.
+    fn load_file(&mut self, f: &FileRef, scope: &Scope) -> Result<Vec<(Value, Tags)>, Diagnostic> {
         let (path, text) = self.read(f)?;
-        let (node, tags, include) = self.parse_file(&path, &text, &scope.env)?;
-        let mut value = self.decode(&node, &scope.base_dir)?;
-        crate::extends::resolve(self, &mut value, &path, &scope.env, &tags, &node)?;
-        if let Some(inc) = include {
-            crate::include::apply(self, &inc, &mut value, scope)?;
+        let docs = crate::source::parse_documents(&text, &path, usize::MAX)?;
+        let mut out = Vec::with_capacity(docs.len());
+        for doc in docs {
+            let (node, tags, include) = self.prepare(doc, &scope.env)?;
+            let mut value = self.decode(&node, &scope.base_dir)?;
+            crate::extends::resolve(self, &mut value, &path, &scope.env, &tags, &node)?;
+            if let Some(inc) = include {
+                crate::include::apply(self, &inc, &mut value, scope)?;
+            }
+            self.trees.push(node);
+            out.push((value, tags));
         }
-        self.trees.push(node);
-        Ok((value, tags))
+        Ok(out)
     }
 
     /// Loads `path` for `extends` (paths relative to its own directory), cached.
@@ -152,7 +167,8 @@ impl<'a> Loader<'a> {
             return Ok(v.clone());
         }
         let (path, text) = self.read(&FileRef::Path(path.to_path_buf()))?;
-        let (node, _tags, _include) = self.parse_file(&path, &text, env)?;
+        let doc = crate::source::parse(&text, &path)?;
+        let (node, _tags, _include) = self.prepare(doc, env)?;
         let base = path
             .parent()
             .map_or_else(|| PathBuf::from("/"), Path::to_path_buf);

@@ -89,7 +89,7 @@ pub fn service_defaults(
                 if f.required {
                     let p = FieldPath::keys(&["services", name, "env_file"]);
                     return Err(
-                        Diagnostic::new(format!("env file {} not found", path.display()))
+                        Diagnostic::new(crate::discover::DiscoverError::EnvFileNotFound(path))
                             .at(locate(&p.index(i)).or_else(|| locate(&p)))
                             .with_path(p),
                     );

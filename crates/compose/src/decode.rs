@@ -18,21 +18,59 @@ use serde::de::{
 };
 
 use crate::diagnostic::{Diagnostic, FieldPath, Location, Segment, did_you_mean};
+use crate::scalar::{parse_bool, parse_float, parse_int};
 use crate::source::{Entry, Node, Value};
+
+/// A value that does not fit the model.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// A key the model does not have, with the nearest known key.
+    #[error("unknown key `{key}`{}", .suggestion.as_ref().map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default())]
+    UnknownKey {
+        /// The key as written.
+        key: String,
+        /// The closest known key, if one is close.
+        suggestion: Option<String>,
+    },
+    /// A value of the wrong kind (a list where a string goes, ...).
+    #[error("wrong type: found {0}")]
+    WrongType(String),
+    /// A value of the right kind but not acceptable.
+    #[error("invalid value: {0}")]
+    InvalidValue(String),
+    /// Text that should be a number.
+    #[error("`{0}` is not a valid number")]
+    NotANumber(String),
+    /// A number outside the field's range.
+    #[error("{0} is out of range")]
+    OutOfRange(i128),
+    /// Text that should be a boolean.
+    #[error("`{0}` is not a boolean")]
+    NotABoolean(String),
+    /// A value outside a fixed set.
+    #[error("unknown value `{0}`")]
+    UnknownValue(String),
+    /// A required key that is absent.
+    #[error("missing required key `{0}`")]
+    MissingKey(&'static str),
+    /// A notation the field's parser rejects (`invalid port ...`), as that parser says.
+    #[error("{0}")]
+    Syntax(String),
+}
 
 /// A deserialization error, located once it bubbles through the node that caused it.
 #[derive(Debug)]
 pub struct DeError {
-    message: String,
+    kind: Box<DecodeError>,
     expected: Option<String>,
     location: Option<Location>,
     path: Option<FieldPath>,
 }
 
 impl DeError {
-    fn new(message: String) -> DeError {
+    fn new(kind: DecodeError) -> DeError {
         DeError {
-            message,
+            kind: Box::new(kind),
             expected: None,
             location: None,
             path: None,
@@ -41,18 +79,17 @@ impl DeError {
 
     /// Converts into a diagnostic.
     pub fn into_diagnostic(self) -> Diagnostic {
-        Diagnostic {
-            location: self.location,
-            path: self.path.unwrap_or_default(),
-            message: self.message,
-            expected: self.expected,
-        }
+        let mut d = Diagnostic::new(*self.kind)
+            .at(self.location)
+            .with_path(self.path.unwrap_or_default());
+        d.expected = self.expected;
+        d
     }
 }
 
 impl fmt::Display for DeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+        self.kind.fmt(f)
     }
 }
 
@@ -60,17 +97,17 @@ impl std::error::Error for DeError {}
 
 impl de::Error for DeError {
     fn custom<T: fmt::Display>(msg: T) -> Self {
-        DeError::new(msg.to_string())
+        DeError::new(DecodeError::Syntax(msg.to_string()))
     }
 
     fn invalid_type(unexp: de::Unexpected<'_>, exp: &dyn de::Expected) -> Self {
-        let mut e = DeError::new(format!("wrong type: found {unexp}"));
+        let mut e = DeError::new(DecodeError::WrongType(unexp.to_string()));
         e.expected = Some(exp.to_string());
         e
     }
 
     fn invalid_value(unexp: de::Unexpected<'_>, exp: &dyn de::Expected) -> Self {
-        let mut e = DeError::new(format!("invalid value: {unexp}"));
+        let mut e = DeError::new(DecodeError::InvalidValue(unexp.to_string()));
         e.expected = Some(exp.to_string());
         e
     }
@@ -80,22 +117,21 @@ impl de::Error for DeError {
     }
 
     fn unknown_variant(variant: &str, expected: &'static [&'static str]) -> Self {
-        let mut e = DeError::new(format!("unknown value `{variant}`"));
+        let mut e = DeError::new(DecodeError::UnknownValue(variant.to_owned()));
         e.expected = Some(format!("one of {}", expected.join(", ")));
         e
     }
 
     fn missing_field(field: &'static str) -> Self {
-        DeError::new(format!("missing required key `{field}`"))
+        DeError::new(DecodeError::MissingKey(field))
     }
 }
 
 fn unknown_key<'a>(key: &str, known: impl Iterator<Item = &'a str> + Clone) -> DeError {
-    let message = match did_you_mean(key, known.clone()) {
-        Some(s) => format!("unknown key `{key}` (did you mean `{s}`?)"),
-        None => format!("unknown key `{key}`"),
-    };
-    DeError::new(message)
+    DeError::new(DecodeError::UnknownKey {
+        key: key.to_owned(),
+        suggestion: did_you_mean(key, known).map(str::to_owned),
+    })
 }
 
 /// The path of the node being decoded, as a stack-allocated linked list.
@@ -207,7 +243,7 @@ impl NodeDe<'_, '_> {
         match &self.node.value {
             Value::Scalar { text, .. } => Ok(text),
             _ => {
-                let mut e = DeError::new(format!("wrong type: found {}", self.node.kind()));
+                let mut e = DeError::new(DecodeError::WrongType(self.node.kind().to_owned()));
                 e.expected = Some(what.to_owned());
                 Err(self.locate(e))
             }
@@ -217,7 +253,7 @@ impl NodeDe<'_, '_> {
     fn parse_int(&self, what: &str) -> Result<i128, DeError> {
         let t = self.text(what)?;
         parse_int(t).ok_or_else(|| {
-            let mut e = DeError::new(format!("`{t}` is not a valid number"));
+            let mut e = DeError::new(DecodeError::NotANumber(t.to_owned()));
             e.expected = Some(what.to_owned());
             self.locate(e)
         })
@@ -226,7 +262,7 @@ impl NodeDe<'_, '_> {
     fn int<T: TryFrom<i128>>(&self, what: &str) -> Result<T, DeError> {
         let v = self.parse_int(what)?;
         T::try_from(v).map_err(|_| {
-            let mut e = DeError::new(format!("{v} is out of range"));
+            let mut e = DeError::new(DecodeError::OutOfRange(v));
             e.expected = Some(what.to_owned());
             self.locate(e)
         })
@@ -235,7 +271,7 @@ impl NodeDe<'_, '_> {
     fn float(&self) -> Result<f64, DeError> {
         let t = self.text("a number")?;
         parse_float(t).ok_or_else(|| {
-            let mut e = DeError::new(format!("`{t}` is not a valid number"));
+            let mut e = DeError::new(DecodeError::NotANumber(t.to_owned()));
             e.expected = Some("a number".to_owned());
             self.locate(e)
         })
@@ -261,7 +297,7 @@ impl NodeDe<'_, '_> {
             _ => return Ok(()),
         };
         for (k, entry) in map {
-            if k.starts_with("x-") || known.iter().any(|n| n == k) {
+            if k.starts_with("x-") || known.binary_search(k).is_ok() {
                 continue;
             }
             let mut e = unknown_key(k, known.iter().map(String::as_str));
@@ -270,56 +306,6 @@ impl NodeDe<'_, '_> {
             return Err(e);
         }
         Ok(())
-    }
-}
-
-fn parse_int(t: &str) -> Option<i128> {
-    let t = t.trim();
-    let (neg, body) = match t.strip_prefix('-') {
-        Some(b) => (true, b),
-        None => (false, t.strip_prefix('+').unwrap_or(t)),
-    };
-    let v = if let Some(h) = body.strip_prefix("0x") {
-        i128::from_str_radix(h, 16).ok()?
-    } else if let Some(o) = body.strip_prefix("0o") {
-        i128::from_str_radix(o, 8).ok()?
-    } else if body.len() > 1
-        && body.starts_with('0')
-        && body.bytes().all(|b| (b'0'..=b'7').contains(&b))
-    {
-        // YAML 1.1 octal (`mode: 0440`), as Compose's YAML library reads it.
-        i128::from_str_radix(body, 8).ok()?
-    } else if !body.is_empty() && body.bytes().all(|b| b.is_ascii_digit()) {
-        body.parse().ok()?
-    } else {
-        return None;
-    };
-    Some(if neg { -v } else { v })
-}
-
-fn parse_float(t: &str) -> Option<f64> {
-    let t = t.trim();
-    match t {
-        ".inf" | ".Inf" | ".INF" | "+.inf" => return Some(f64::INFINITY),
-        "-.inf" | "-.Inf" | "-.INF" => return Some(f64::NEG_INFINITY),
-        ".nan" | ".NaN" | ".NAN" => return Some(f64::NAN),
-        _ => {}
-    }
-    if t.is_empty()
-        || !t
-            .bytes()
-            .all(|b| b.is_ascii_digit() || b"+-.eE_".contains(&b))
-    {
-        return None;
-    }
-    t.parse().ok()
-}
-
-fn parse_bool(t: &str) -> Option<bool> {
-    match t.to_ascii_lowercase().as_str() {
-        "true" | "yes" | "y" | "on" => Some(true),
-        "false" | "no" | "n" | "off" => Some(false),
-        _ => None,
     }
 }
 
@@ -385,7 +371,7 @@ impl<'de> Deserializer<'de> for NodeDe<'de, '_> {
         match parse_bool(t) {
             Some(b) => v.visit_bool(b).map_err(|e| self.locate(e)),
             None => {
-                let mut e = DeError::new(format!("`{t}` is not a boolean"));
+                let mut e = DeError::new(DecodeError::NotABoolean(t.to_owned()));
                 e.expected = Some("true or false".to_owned());
                 Err(self.locate(e))
             }
@@ -495,7 +481,7 @@ impl<'de> Deserializer<'de> for NodeDe<'de, '_> {
                 })
                 .map_err(|e| self.locate(e)),
             _ => {
-                let mut e = DeError::new(format!("wrong type: found {}", self.node.kind()));
+                let mut e = DeError::new(DecodeError::WrongType(self.node.kind().to_owned()));
                 e.expected = Some("a sequence".to_owned());
                 Err(self.locate(e))
             }
@@ -540,7 +526,7 @@ impl<'de> Deserializer<'de> for NodeDe<'de, '_> {
                 v.visit_enum(d).map_err(|e| self.locate(e))
             }
             _ => {
-                let mut e = DeError::new(format!("wrong type: found {}", self.node.kind()));
+                let mut e = DeError::new(DecodeError::WrongType(self.node.kind().to_owned()));
                 e.expected = Some("a string".to_owned());
                 Err(self.locate(e))
             }
@@ -584,7 +570,7 @@ impl<'de> NodeDe<'de, '_> {
                 .map_err(|e| self.locate(e))
             }
             _ => {
-                let mut e = DeError::new(format!("wrong type: found {}", self.node.kind()));
+                let mut e = DeError::new(DecodeError::WrongType(self.node.kind().to_owned()));
                 e.expected = Some("a mapping".to_owned());
                 Err(self.locate(e))
             }
@@ -660,9 +646,9 @@ impl<'de> MapAccess<'de> for Map<'de, '_> {
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, DeError> {
         let Some((k, entry)) = self.value.take() else {
-            return Err(DeError::new(
-                "internal: value requested before key".to_owned(),
-            ));
+            return Err(DeError::new(DecodeError::Syntax(
+                "a value was requested before its key".to_owned(),
+            )));
         };
         let path = PathRef::Key(&self.path, k);
         seed.deserialize(NodeDe {
@@ -728,6 +714,13 @@ mod tests {
     fn unknown_keys_suggest() {
         let e = load("items:\n  - prot: 80\n").unwrap_err();
         assert_eq!(e.message, "unknown key `prot` (did you mean `port`?)");
+        assert_eq!(
+            *e.kind,
+            crate::diagnostic::Kind::Decode(DecodeError::UnknownKey {
+                key: "prot".into(),
+                suggestion: Some("port".into())
+            })
+        );
         assert_eq!(e.path.to_string(), "items[0].prot");
         assert_eq!(e.location.map(|l| (l.line, l.column)), Some((2, 5)));
     }

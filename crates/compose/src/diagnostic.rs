@@ -98,26 +98,87 @@ impl fmt::Display for FieldPath {
     }
 }
 
+/// What went wrong, by phase: each loader module has its own error enum.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Kind {
+    /// The YAML itself (syntax, anchors, keys).
+    #[error(transparent)]
+    Yaml(#[from] crate::source::YamlError),
+    /// A `.env` / env file.
+    #[error(transparent)]
+    Env(#[from] crate::env::EnvError),
+    /// Variable interpolation.
+    #[error(transparent)]
+    Interpolate(#[from] crate::interpolate::InterpolateError),
+    /// A value that does not fit the model (wrong type, unknown key, bad syntax).
+    #[error(transparent)]
+    Decode(#[from] crate::decode::DecodeError),
+    /// Finding files or naming the project.
+    #[error(transparent)]
+    Discover(#[from] crate::discover::DiscoverError),
+    /// The shape of a stack file.
+    #[error(transparent)]
+    Stack(#[from] crate::assemble::StackError),
+    /// `extends`.
+    #[error(transparent)]
+    Extends(#[from] crate::extends::ExtendsError),
+    /// `include`.
+    #[error(transparent)]
+    Include(#[from] crate::include::IncludeError),
+    /// Selecting services.
+    #[error(transparent)]
+    Profile(#[from] crate::profiles::ProfileError),
+    /// Cross-references between services and resources.
+    #[error(transparent)]
+    Validate(#[from] crate::validate::ValidateError),
+    /// Reading a file.
+    #[error("cannot read {path}: {message}")]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The operating system's message.
+        message: String,
+    },
+    /// Something worth knowing that does not stop the load.
+    #[error(transparent)]
+    Warning(#[from] Warning),
+}
+
+/// Warnings (the load goes on).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Warning {
+    /// A variable used without default is not set.
+    #[error("variable `{0}` is not set, using an empty string")]
+    UnsetVariable(String),
+    /// The top-level `version` key.
+    #[error("the top-level `version` is obsolete and ignored")]
+    ObsoleteVersion,
+}
+
 /// One problem found while loading a stack.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
+    /// What is wrong, typed (boxed: diagnostics travel in `Result`s).
+    pub kind: Box<Kind>,
     /// Where the problem is, when it can be traced to a file position.
     pub location: Option<Location>,
     /// The field concerned (empty for file-level problems).
     pub path: FieldPath,
-    /// What is wrong, lower case, no trailing period.
+    /// `kind` as text: lower case, no trailing period.
     pub message: String,
     /// What would have been accepted, if that can be said briefly.
     pub expected: Option<String>,
 }
 
 impl Diagnostic {
-    /// A diagnostic with a message only.
-    pub fn new(message: impl Into<String>) -> Diagnostic {
+    /// A diagnostic of the given kind, without position.
+    pub fn new(kind: impl Into<Kind>) -> Diagnostic {
+        let kind = kind.into();
         Diagnostic {
+            message: kind.to_string(),
+            kind: Box::new(kind),
             location: None,
             path: FieldPath::root(),
-            message: message.into(),
             expected: None,
         }
     }
@@ -142,7 +203,10 @@ impl Diagnostic {
 
     /// A diagnostic about an I/O failure on `path`.
     pub fn io(path: &Path, err: &std::io::Error) -> Diagnostic {
-        Diagnostic::new(format!("cannot read {}: {err}", path.display()))
+        Diagnostic::new(Kind::Io {
+            path: path.to_path_buf(),
+            message: err.to_string(),
+        })
     }
 }
 

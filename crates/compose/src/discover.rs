@@ -29,6 +29,25 @@ const OVERRIDE_FILES: [&str; 4] = [
     "docker-compose.override.yml",
 ];
 
+/// Problems finding the files or naming the project.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DiscoverError {
+    /// No `-f`, no `COMPOSE_FILE`, and no default file up the directory tree.
+    #[error("no configuration file provided: none of compose.yaml, compose.yml, docker-compose.yaml, docker-compose.yml found in {} or its parents", .0.display())]
+    NoConfigFile(PathBuf),
+    /// An explicit project name that is not normalized.
+    #[error(
+        "invalid project name `{0}`: must be non-empty, contain only lowercase letters, digits, dashes and underscores, and start with a letter or digit"
+    )]
+    InvalidProjectName(String),
+    /// A directory name with nothing usable as a project name.
+    #[error("cannot derive a project name from {}; set `name:` or use -p", .0.display())]
+    NoProjectName(PathBuf),
+    /// An `env_file` marked required that does not exist.
+    #[error("env file {} not found", .0.display())]
+    EnvFileNotFound(PathBuf),
+}
+
 /// One stack file to read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FileRef {
@@ -126,10 +145,8 @@ pub fn files(
         }
         dir = d.parent();
     }
-    Err(Diagnostic::new(format!(
-        "no configuration file provided: none of {} found in {} or its parents",
-        DEFAULT_FILES.join(", "),
-        working_dir.display()
+    Err(Diagnostic::new(DiscoverError::NoConfigFile(
+        working_dir.to_path_buf(),
     )))
 }
 
@@ -145,14 +162,9 @@ pub fn normalize_project_name(s: &str) -> String {
 }
 
 /// Checks an explicitly given project name.
-pub fn check_project_name(s: &str) -> Result<(), String> {
-    if s.is_empty() {
-        return Err("project name must not be empty".to_owned());
-    }
-    if normalize_project_name(s) != s {
-        return Err(format!(
-            "invalid project name `{s}`: must contain only lowercase letters, digits, dashes and underscores, and start with a letter or digit"
-        ));
+pub fn check_project_name(s: &str) -> Result<(), DiscoverError> {
+    if s.is_empty() || normalize_project_name(s) != s {
+        return Err(DiscoverError::InvalidProjectName(s.to_owned()));
     }
     Ok(())
 }

@@ -10,6 +10,20 @@ use indexmap::IndexMap;
 use crate::diagnostic::{Diagnostic, Location};
 use crate::interpolate::substitute;
 
+/// What is wrong in an env file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EnvError {
+    /// A key with characters a variable name cannot have.
+    #[error("invalid variable name `{0}` in env file")]
+    InvalidName(String),
+    /// A quoted value that never closes.
+    #[error("unterminated quote for `{0}`")]
+    UnterminatedQuote(String),
+    /// A value whose `${...}` cannot be expanded.
+    #[error(transparent)]
+    Interpolate(crate::interpolate::InterpolateError),
+}
+
 /// Parses dotenv `text` from `file`. Interpolation inside values sees `env` first, then
 /// the variables defined earlier in the file.
 pub fn parse(
@@ -20,8 +34,8 @@ pub fn parse(
     let mut out: IndexMap<String, String> = IndexMap::new();
     let mut lines = text.lines().enumerate().peekable();
     while let Some((n, raw)) = lines.next() {
-        let err = |msg: String| {
-            Diagnostic::new(msg).at(Some(Location {
+        let err = |e: EnvError| {
+            Diagnostic::new(e).at(Some(Location {
                 file: std::sync::Arc::from(file),
                 line: u32::try_from(n + 1).unwrap_or(u32::MAX),
                 column: 1,
@@ -41,7 +55,7 @@ pub fn parse(
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "_.-[]".contains(c))
         {
-            return Err(err(format!("invalid variable name `{key}` in env file")));
+            return Err(err(EnvError::InvalidName(key.to_owned())));
         }
         let Some(rest) = rest else {
             if let Some(v) = env.get(key) {
@@ -63,7 +77,7 @@ pub fn parse(
                         acc.push('\n');
                         acc.push_str(l);
                     }
-                    None => return Err(err(format!("unterminated single quote for `{key}`"))),
+                    None => return Err(err(EnvError::UnterminatedQuote(key.to_owned()))),
                 }
             }
         } else if let Some(body) = rest.strip_prefix('"') {
@@ -110,15 +124,16 @@ pub fn parse(
                 }
             };
             if !closed {
-                return Err(err(format!("unterminated double quote for `{key}`")));
+                return Err(err(EnvError::UnterminatedQuote(key.to_owned())));
             }
-            substitute(&acc, &lookup, &mut Vec::new()).map_err(|e| err(e.to_string()))?
+            substitute(&acc, &lookup, &mut Vec::new()).map_err(|e| err(EnvError::Interpolate(e)))?
         } else {
             let v = match rest.find(" #") {
                 Some(i) => &rest[..i],
                 None => rest,
             };
-            substitute(v.trim(), &lookup, &mut Vec::new()).map_err(|e| err(e.to_string()))?
+            substitute(v.trim(), &lookup, &mut Vec::new())
+                .map_err(|e| err(EnvError::Interpolate(e)))?
         };
         out.insert(key.to_owned(), value);
     }

@@ -12,6 +12,22 @@ use crate::diagnostic::{Diagnostic, FieldPath};
 use crate::merge::{Tags, merge};
 use crate::source::Node;
 
+/// What is wrong with an `extends`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExtendsError {
+    /// The extended service does not exist in that file.
+    #[error("cannot extend service `{service}`: no such service in {}", file.display())]
+    NoSuchService {
+        /// The service named by `extends`.
+        service: String,
+        /// The file searched.
+        file: PathBuf,
+    },
+    /// Services extending each other in a loop (`a -> b -> a`).
+    #[error("extends cycle: {0}")]
+    Cycle(String),
+}
+
 /// Resolves every `extends` of the services in `value` (one file's content).
 pub(crate) fn resolve(
     loader: &mut Loader<'_>,
@@ -64,10 +80,10 @@ fn resolve_service(
         let (from_file, from_svc) = stack.last().cloned().unwrap_or_default();
         let path = FieldPath::keys(&["services", &from_svc, "extends"]);
         let loc = local.and_then(|(_, t)| locate_in(t, &path));
-        return Err(Diagnostic::new(format!(
-            "cannot extend service `{name}`: no such service in {}",
-            file.display()
-        ))
+        return Err(Diagnostic::new(ExtendsError::NoSuchService {
+            service: name.to_owned(),
+            file: file.to_path_buf(),
+        })
         .at(loc.or_else(|| loader.locate(&path)))
         .with_path(if from_file.as_os_str().is_empty() {
             FieldPath::root()
@@ -83,11 +99,9 @@ fn resolve_service(
     if stack.contains(&key) {
         let mut chain: Vec<&str> = stack.iter().map(|(_, s)| s.as_str()).collect();
         chain.push(name);
-        return Err(
-            Diagnostic::new(format!("extends cycle: {}", chain.join(" -> ")))
-                .at(local.and_then(|(_, t)| locate_in(t, &ext_path)))
-                .with_path(ext_path),
-        );
+        return Err(Diagnostic::new(ExtendsError::Cycle(chain.join(" -> ")))
+            .at(local.and_then(|(_, t)| locate_in(t, &ext_path)))
+            .with_path(ext_path));
     }
     stack.push(key);
     let target = ext
@@ -118,6 +132,20 @@ fn resolve_service(
     }
     let empty = Tags::default();
     let tags = local.map_or(&empty, |(t, _)| t);
+    // `!reset` in the extending service removes what it would inherit.
+    let prefix = format!("services.{name}.");
+    for reset in tags.resets.iter().filter_map(|r| r.strip_prefix(&prefix)) {
+        let segs: Vec<&str> = reset.split('.').collect();
+        if let Some((last, parents)) = segs.split_last() {
+            let mut cur = Some(&mut merged);
+            for seg in parents {
+                cur = cur.and_then(|c| c.get_mut(*seg));
+            }
+            if let Some(m) = cur.and_then(Value::as_object_mut) {
+                m.shift_remove(*last);
+            }
+        }
+    }
     merge(
         &mut merged,
         own,

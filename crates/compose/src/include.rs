@@ -66,6 +66,28 @@ impl<'de> Deserialize<'de> for IncludeSpec {
     }
 }
 
+/// What is wrong with an `include`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IncludeError {
+    /// An entry without `path`.
+    #[error("include entry has no path")]
+    NoPath,
+    /// A file that (indirectly) includes itself.
+    #[error("include cycle: {} includes itself", .0.display())]
+    Cycle(PathBuf),
+    /// A missing file.
+    #[error("included file {} not found", .0.display())]
+    NotFound(PathBuf),
+    /// The same resource defined differently here and in the included project.
+    #[error("{kind}.{name} is defined both here and in the included project")]
+    Conflict {
+        /// `services`, `networks`, ...
+        kind: String,
+        /// The resource's name.
+        name: String,
+    },
+}
+
 const RESOURCES: [&str; 6] = [
     "services", "networks", "volumes", "configs", "secrets", "models",
 ];
@@ -85,24 +107,21 @@ pub(crate) fn apply(
             include,
             &FieldPath(vec![crate::diagnostic::Segment::Index(i)]),
         );
-        let err = |msg: String| Diagnostic::new(msg).at(loc.clone()).with_path(here.clone());
+        let err = |e: IncludeError| Diagnostic::new(e).at(loc.clone()).with_path(here.clone());
         let paths: Vec<PathBuf> = spec
             .path
             .iter()
             .map(|p| absolute(&scope.base_dir, Path::new(p)))
             .collect();
         let Some(first) = paths.first() else {
-            return Err(err("include entry has no path".to_owned()));
+            return Err(err(IncludeError::NoPath));
         };
         for p in &paths {
             if loader.include_stack.contains(p) {
-                return Err(err(format!(
-                    "include cycle: {} includes itself",
-                    p.display()
-                )));
+                return Err(err(IncludeError::Cycle(p.clone())));
             }
             if !p.is_file() {
-                return Err(err(format!("included file {} not found", p.display())));
+                return Err(err(IncludeError::NotFound(p.clone())));
             }
         }
         let project_dir = match &spec.project_directory {
@@ -147,7 +166,7 @@ pub(crate) fn apply(
 fn add(
     value: &mut Value,
     included: Value,
-    err: &dyn Fn(String) -> Diagnostic,
+    err: &dyn Fn(IncludeError) -> Diagnostic,
 ) -> Result<(), Diagnostic> {
     let Value::Object(inc) = included else {
         return Ok(());
@@ -171,9 +190,10 @@ fn add(
         for (name, def) in items {
             match slot.get(&name) {
                 Some(existing) if *existing != def => {
-                    return Err(err(format!(
-                        "{kind}.{name} is defined both here and in the included project"
-                    )));
+                    return Err(err(IncludeError::Conflict {
+                        kind: kind.clone(),
+                        name,
+                    }));
                 }
                 Some(_) => {}
                 None => {

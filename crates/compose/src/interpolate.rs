@@ -3,7 +3,7 @@
 //! defaults, and `$$` for a literal `$`. Applied to every scalar value (not keys) of a
 //! located tree, so errors name the file, line, column and field.
 
-use crate::diagnostic::{Diagnostic, FieldPath, Segment};
+use crate::diagnostic::{Diagnostic, FieldPath, Kind, Segment, Warning};
 use crate::source::{Node, Value};
 
 /// Why a template could not be expanded.
@@ -201,15 +201,15 @@ fn walk<'a>(
             if text.contains('$') {
                 let mut unset = Vec::new();
                 let v = substitute(text, lookup, &mut unset).map_err(|e| {
-                    Diagnostic::new(e.to_string())
+                    Diagnostic::new(e)
                         .at(Some(node.loc.clone()))
                         .with_path(field_path(path))
                 })?;
                 for name in unset {
-                    let message = format!("variable `{name}` is not set, using an empty string");
-                    if !warnings.iter().any(|w| w.message == message) {
+                    let warning = Kind::Warning(Warning::UnsetVariable(name));
+                    if !warnings.iter().any(|w| *w.kind == warning) {
                         warnings.push(
-                            Diagnostic::new(message)
+                            Diagnostic::new(warning)
                                 .at(Some(node.loc.clone()))
                                 .with_path(field_path(path)),
                         );

@@ -24,7 +24,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
-mod assemble;
+pub mod assemble;
 pub mod canonical;
 pub mod decode;
 pub mod diagnostic;
@@ -37,6 +37,7 @@ pub mod interpolate;
 pub mod merge;
 pub mod model;
 pub mod profiles;
+pub mod scalar;
 pub mod source;
 pub mod support;
 pub mod validate;
@@ -113,12 +114,12 @@ pub fn load_with_warnings(opts: &LoadOptions) -> Result<(Project, Vec<Diagnostic
     };
     let merged = loader.load_set(&files, &scope)?;
     let mut project: Project = serde_json::from_value(merged)
-        .map_err(|e| Diagnostic::new(format!("internal: merged model does not decode: {e}")))?;
+        .map_err(|e| Diagnostic::new(assemble::StackError::Encode(e.to_string())))?;
     project.working_dir = project_dir.clone();
 
-    project.name = project_name(opts, &env, &project, &project_dir).map_err(|m| {
+    project.name = project_name(opts, &env, &project, &project_dir).map_err(|e| {
         let path = FieldPath::keys(&["name"]);
-        Diagnostic::new(m).at(loader.locate(&path)).with_path(path)
+        Diagnostic::new(e).at(loader.locate(&path)).with_path(path)
     })?;
 
     let active: Vec<String> = if opts.profiles.is_empty() {
@@ -180,7 +181,7 @@ fn project_name(
     env: &IndexMap<String, String>,
     project: &Project,
     project_dir: &Path,
-) -> Result<String, String> {
+) -> Result<String, discover::DiscoverError> {
     let explicit = opts
         .project_name
         .clone()
@@ -199,9 +200,8 @@ fn project_name(
                 .unwrap_or_default();
             let n = discover::normalize_project_name(&base);
             if n.is_empty() {
-                Err(format!(
-                    "cannot derive a project name from {}; set `name:` or use -p",
-                    project_dir.display()
+                Err(discover::DiscoverError::NoProjectName(
+                    project_dir.to_path_buf(),
                 ))
             } else {
                 Ok(n)

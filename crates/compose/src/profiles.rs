@@ -6,6 +6,14 @@
 use crate::diagnostic::Diagnostic;
 use crate::model::Project;
 
+/// Problems selecting services.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProfileError {
+    /// A service named on the command line that the stack does not define.
+    #[error("no such service: {0}")]
+    NoSuchService(String),
+}
+
 /// Moves services whose profiles are all inactive to `disabled_services`.
 pub fn apply(project: &mut Project, active: &[String]) {
     let all = active.iter().any(|p| p == "*");
@@ -31,7 +39,7 @@ impl Project {
                 continue;
             }
             let Some(svc) = self.disabled_services.shift_remove(&name) else {
-                return Err(Diagnostic::new(format!("no such service: {name}")));
+                return Err(Diagnostic::new(ProfileError::NoSuchService(name)));
             };
             todo.extend(svc.depends_on.keys().cloned());
             self.services.insert(name, svc);

@@ -20,6 +20,42 @@ const ALIAS_NODE_BUDGET: usize = 1_000_000;
 /// Deeper nesting than this is rejected (protects the recursive phases).
 const MAX_DEPTH: usize = 200;
 
+/// Why a document is not acceptable YAML for the loader.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum YamlError {
+    /// The parser's own syntax error.
+    #[error("invalid YAML: {0}")]
+    Syntax(String),
+    /// The input stops in the middle of a document.
+    #[error("invalid YAML: unexpected end of input")]
+    UnexpectedEnd,
+    /// Nesting beyond the depth limit.
+    #[error("the document nests deeper than {0} levels")]
+    TooDeep(usize),
+    /// `*name` without `&name` before it.
+    #[error("alias to an unknown anchor")]
+    UnknownAnchor,
+    /// Aliases that expand to too many nodes.
+    #[error("aliases expand to more than {0} nodes (alias bomb?)")]
+    AliasBudget(usize),
+    /// A mapping or sequence used as a key.
+    #[error("mapping keys must be scalars, found {0}")]
+    NonScalarKey(&'static str),
+    /// A key written twice in one mapping.
+    #[error("duplicate key `{key}` (first defined at line {line}, column {column})")]
+    DuplicateKey {
+        /// The key.
+        key: String,
+        /// Line of the first occurrence.
+        line: u32,
+        /// Column of the first occurrence.
+        column: u32,
+    },
+    /// `<<:` with something other than mappings.
+    #[error("merge key `<<` takes a mapping or a list of mappings, found {0}")]
+    BadMerge(&'static str),
+}
+
 /// A YAML tag the loader gives meaning to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Tag {
@@ -129,8 +165,16 @@ impl Node {
     }
 }
 
-/// Parses `text` (the content of `file`) into a located tree; an empty document is `Null`.
+/// Parses the first document of `text` (the content of `file`) into a located tree; an
+/// empty document is `Null`.
 pub fn parse(text: &str, file: &Path) -> Result<Node, Diagnostic> {
+    let mut docs = parse_documents(text, file, 1)?;
+    Ok(docs.swap_remove(0))
+}
+
+/// Parses up to `max` documents of a stream (at least one: an empty stream is one `Null`
+/// document). Compose reads every document of a file as if it were another file.
+pub fn parse_documents(text: &str, file: &Path, max: usize) -> Result<Vec<Node>, Diagnostic> {
     let file: Arc<Path> = Arc::from(file);
     let mut b = Builder {
         parser: Parser::new_from_str(text),
@@ -138,14 +182,32 @@ pub fn parse(text: &str, file: &Path) -> Result<Node, Diagnostic> {
         anchors: HashMap::new(),
         alias_nodes: 0,
     };
+    let mut docs = Vec::new();
+    let mut in_doc = false;
     loop {
         let (ev, span) = b.next()?;
         match ev {
-            Event::StreamStart | Event::DocumentStart(_) | Event::Nothing => {}
-            Event::StreamEnd | Event::DocumentEnd => {
-                return Ok(Node::new(Value::Null, b.loc(&span)));
+            Event::StreamStart | Event::Nothing => {}
+            Event::DocumentStart(_) => in_doc = true,
+            Event::DocumentEnd => {
+                if in_doc {
+                    docs.push(Node::new(Value::Null, b.loc(&span)));
+                }
+                in_doc = false;
             }
-            ev => return b.node(ev, span, 0),
+            Event::StreamEnd => {
+                if docs.is_empty() {
+                    docs.push(Node::new(Value::Null, b.loc(&span)));
+                }
+                return Ok(docs);
+            }
+            ev => {
+                docs.push(b.node(ev, span, 0)?);
+                in_doc = false;
+                if docs.len() >= max {
+                    return Ok(docs);
+                }
+            }
         }
     }
 }
@@ -172,14 +234,14 @@ impl<'a> Builder<'a> {
             Some(Err(e)) => {
                 let m = e.marker();
                 Err(
-                    Diagnostic::new(format!("invalid YAML: {}", e.info())).at(Some(Location {
+                    Diagnostic::new(YamlError::Syntax(e.info().to_owned())).at(Some(Location {
                         file: self.file.clone(),
                         line: u32::try_from(m.line()).unwrap_or(u32::MAX),
                         column: u32::try_from(m.col() + 1).unwrap_or(u32::MAX),
                     })),
                 )
             }
-            None => Err(Diagnostic::new("invalid YAML: unexpected end of input")
+            None => Err(Diagnostic::new(YamlError::UnexpectedEnd)
                 .at(Some(Location::file_start(&self.file)))),
         }
     }
@@ -187,10 +249,7 @@ impl<'a> Builder<'a> {
     fn node(&mut self, ev: Event<'a>, span: Span, depth: usize) -> Result<Node, Diagnostic> {
         let loc = self.loc(&span);
         if depth > MAX_DEPTH {
-            return Err(Diagnostic::new(format!(
-                "the document nests deeper than {MAX_DEPTH} levels"
-            ))
-            .at(Some(loc)));
+            return Err(Diagnostic::new(YamlError::TooDeep(MAX_DEPTH)).at(Some(loc)));
         }
         let (node, anchor) = match ev {
             Event::Scalar(text, style, anchor, tag) => {
@@ -240,20 +299,20 @@ impl<'a> Builder<'a> {
             }
             Event::Alias(id) => {
                 let Some((node, size)) = self.anchors.get(&id) else {
-                    return Err(Diagnostic::new("alias to an unknown anchor").at(Some(loc)));
+                    return Err(Diagnostic::new(YamlError::UnknownAnchor).at(Some(loc)));
                 };
                 self.alias_nodes += size;
                 if self.alias_nodes > ALIAS_NODE_BUDGET {
-                    return Err(Diagnostic::new(format!(
-                        "aliases expand to more than {ALIAS_NODE_BUDGET} nodes (alias bomb?)"
-                    ))
-                    .at(Some(loc)));
+                    return Err(
+                        Diagnostic::new(YamlError::AliasBudget(ALIAS_NODE_BUDGET)).at(Some(loc))
+                    );
                 }
                 return Ok(node.clone());
             }
             other => {
                 return Err(
-                    Diagnostic::new(format!("invalid YAML: unexpected {other:?}")).at(Some(loc)),
+                    Diagnostic::new(YamlError::Syntax(format!("unexpected {other:?}")))
+                        .at(Some(loc)),
                 );
             }
         };
@@ -275,28 +334,26 @@ impl<'a> Builder<'a> {
             let key = self.node(ev, span, depth + 1)?;
             let (kev, kspan) = self.next()?;
             let value = self.node(kev, kspan, depth + 1)?;
-            let name = match &key.value {
+            let kind = key.kind();
+            let name = match key.value {
                 Value::Scalar { text, plain } => {
-                    if *plain && text == "<<" {
+                    if plain && text == "<<" {
                         merges.push(value);
                         continue;
                     }
-                    text.clone()
+                    text
                 }
                 Value::Null => "null".to_owned(),
                 _ => {
-                    return Err(Diagnostic::new(format!(
-                        "mapping keys must be scalars, found {}",
-                        key.kind()
-                    ))
-                    .at(Some(key.loc)));
+                    return Err(Diagnostic::new(YamlError::NonScalarKey(kind)).at(Some(key.loc)));
                 }
             };
             if let Some(prev) = map.get(&name) {
-                return Err(Diagnostic::new(format!(
-                    "duplicate key `{name}` (first defined at line {}, column {})",
-                    prev.key_loc.line, prev.key_loc.column
-                ))
+                return Err(Diagnostic::new(YamlError::DuplicateKey {
+                    line: prev.key_loc.line,
+                    column: prev.key_loc.column,
+                    key: name,
+                })
                 .at(Some(key.loc)));
             }
             map.insert(
@@ -315,21 +372,16 @@ impl<'a> Builder<'a> {
                         match item.value {
                             Value::Map(m) => merge_into(&mut map, m),
                             _ => {
-                                return Err(Diagnostic::new(format!(
-                                    "merge key `<<` lists {}, expected mappings",
-                                    item.kind()
-                                ))
-                                .at(Some(item.loc)));
+                                return Err(Diagnostic::new(YamlError::BadMerge(item.kind()))
+                                    .at(Some(item.loc)));
                             }
                         }
                     }
                 }
                 _ => {
-                    return Err(Diagnostic::new(format!(
-                        "merge key `<<` takes a mapping or a list of mappings, found {}",
-                        merge.kind()
-                    ))
-                    .at(Some(merge.loc)));
+                    return Err(
+                        Diagnostic::new(YamlError::BadMerge(merge.kind())).at(Some(merge.loc))
+                    );
                 }
             }
         }
@@ -417,6 +469,16 @@ mod tests {
             n.get("e").unwrap().value,
             Value::Scalar { plain: false, .. }
         ));
+    }
+
+    #[test]
+    fn multiple_documents() {
+        let docs =
+            parse_documents("a: 1\n---\nb: 2\n---\n", Path::new("m.yaml"), usize::MAX).unwrap();
+        assert_eq!(docs.len(), 3);
+        assert_eq!(docs[1].get("b").unwrap().as_str(), Some("2"));
+        assert_eq!(docs[2].value, Value::Null);
+        assert_eq!(parse("", Path::new("e.yaml")).unwrap().value, Value::Null);
     }
 
     #[test]

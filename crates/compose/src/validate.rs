@@ -8,14 +8,64 @@ use petgraph::graphmap::DiGraphMap;
 use crate::diagnostic::{Diagnostic, FieldPath, Location};
 use crate::model::{Project, VolumeType};
 
+/// A broken reference or an impossible combination in the merged project.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValidateError {
+    /// No `image`, `build` or `provider`.
+    #[error("service `{0}` has neither an image nor a build context")]
+    NoImage(String),
+    /// `container_name` with several replicas.
+    #[error("service `{service}` sets container_name, so it cannot run {replicas} replicas")]
+    ContainerNameWithReplicas {
+        /// The service.
+        service: String,
+        /// Its replica count.
+        replicas: u64,
+    },
+    /// `network_mode` together with `networks`.
+    #[error("service `{0}`: network_mode and networks cannot be combined")]
+    NetworkModeWithNetworks(String),
+    /// A reference to a resource that is not defined.
+    #[error("service `{service}` refers to undefined {kind} `{name}`")]
+    Undefined {
+        /// The referring service.
+        service: String,
+        /// `network`, `volume`, `secret` or `config`.
+        kind: &'static str,
+        /// The missing resource.
+        name: String,
+    },
+    /// A reference to a service that is not defined (`depends_on`, `links`, ...).
+    #[error("service `{service}` {via} undefined service `{target}`")]
+    UndefinedService {
+        /// The referring service.
+        service: String,
+        /// How it refers: `depends on`, `links to`, ...
+        via: &'static str,
+        /// The missing service.
+        target: String,
+    },
+    /// A required dependency switched off by profiles.
+    #[error("service `{service}` depends on `{target}`, which is disabled by its profiles")]
+    DisabledDependency {
+        /// The dependent service.
+        service: String,
+        /// The disabled dependency.
+        target: String,
+    },
+    /// `depends_on` loops (`a -> b -> a`).
+    #[error("dependency cycle: {}", .0.join(" -> "))]
+    Cycle(Vec<String>),
+}
+
 /// Checks `project`; `locate` maps a field path to its position in the files.
 pub fn check(
     project: &Project,
     locate: &dyn Fn(&FieldPath) -> Option<Location>,
 ) -> Vec<Diagnostic> {
     let mut errs = Vec::new();
-    let mut err = |path: FieldPath, msg: String| {
-        errs.push(Diagnostic::new(msg).at(locate(&path)).with_path(path));
+    let mut err = |path: FieldPath, e: ValidateError| {
+        errs.push(Diagnostic::new(e).at(locate(&path)).with_path(path));
     };
     for (name, svc) in &project.services {
         let p = |k: &[&str]| {
@@ -23,27 +73,31 @@ pub fn check(
             v.extend_from_slice(k);
             FieldPath::keys(&v)
         };
+        let undefined = |kind: &'static str, what: &str| ValidateError::Undefined {
+            service: name.clone(),
+            kind,
+            name: what.to_owned(),
+        };
+        let undefined_service = |via: &'static str, target: &str| ValidateError::UndefinedService {
+            service: name.clone(),
+            via,
+            target: target.to_owned(),
+        };
         if svc.image.is_none() && svc.build.is_none() && svc.provider.is_none() {
-            err(
-                p(&[]),
-                format!("service `{name}` has neither an image nor a build context"),
-            );
+            err(p(&[]), ValidateError::NoImage(name.clone()));
         }
         if svc.container_name.is_some() && svc.replicas() > 1 {
             err(
                 p(&["container_name"]),
-                format!(
-                    "service `{name}` sets container_name, so it cannot run {} replicas",
-                    svc.replicas()
-                ),
+                ValidateError::ContainerNameWithReplicas {
+                    service: name.clone(),
+                    replicas: svc.replicas(),
+                },
             );
         }
         for net in svc.networks.keys() {
             if net != "default" && !project.networks.contains_key(net) {
-                err(
-                    p(&["networks", net]),
-                    format!("service `{name}` refers to undefined network `{net}`"),
-                );
+                err(p(&["networks", net]), undefined("network", net));
             }
         }
         if svc.network_mode.is_some()
@@ -52,7 +106,7 @@ pub fn check(
         {
             err(
                 p(&["network_mode"]),
-                format!("service `{name}`: network_mode and networks cannot be combined"),
+                ValidateError::NetworkModeWithNetworks(name.clone()),
             );
         }
         for (i, v) in svc.volumes.iter().enumerate() {
@@ -60,26 +114,17 @@ pub fn check(
                 && let Some(src) = &v.source
                 && !project.volumes.contains_key(src)
             {
-                err(
-                    p(&["volumes"]).index(i),
-                    format!("service `{name}` refers to undefined volume `{src}`"),
-                );
+                err(p(&["volumes"]).index(i), undefined("volume", src));
             }
         }
         for (i, s) in svc.secrets.iter().enumerate() {
             if !project.secrets.contains_key(&s.source) {
-                err(
-                    p(&["secrets"]).index(i),
-                    format!("service `{name}` refers to undefined secret `{}`", s.source),
-                );
+                err(p(&["secrets"]).index(i), undefined("secret", &s.source));
             }
         }
         for (i, c) in svc.configs.iter().enumerate() {
             if !project.configs.contains_key(&c.source) {
-                err(
-                    p(&["configs"]).index(i),
-                    format!("service `{name}` refers to undefined config `{}`", c.source),
-                );
+                err(p(&["configs"]).index(i), undefined("config", &c.source));
             }
         }
         for (dep, d) in &svc.depends_on {
@@ -93,19 +138,24 @@ pub fn check(
                 continue;
             }
             let why = if disabled {
-                format!("service `{name}` depends on `{dep}`, which is disabled by its profiles")
+                ValidateError::DisabledDependency {
+                    service: name.clone(),
+                    target: dep.clone(),
+                }
             } else {
-                format!("service `{name}` depends on undefined service `{dep}`")
+                undefined_service("depends on", dep)
             };
             err(p(&["depends_on", dep]), why);
         }
-        let service_ref = |s: &str| s.strip_prefix("service:").map(str::to_owned);
-        if let Some(target) = svc.network_mode.as_deref().and_then(service_ref)
-            && !project.services.contains_key(&target)
+        if let Some(target) = svc
+            .network_mode
+            .as_deref()
+            .and_then(|m| m.strip_prefix("service:"))
+            && !project.services.contains_key(target)
         {
             err(
                 p(&["network_mode"]),
-                format!("service `{name}` uses the network of undefined service `{target}`"),
+                undefined_service("uses the network of", target),
             );
         }
         for (i, vf) in svc.volumes_from.iter().enumerate() {
@@ -116,7 +166,7 @@ pub fn check(
             if !project.services.contains_key(target) {
                 err(
                     p(&["volumes_from"]).index(i),
-                    format!("service `{name}` takes volumes from undefined service `{target}`"),
+                    undefined_service("takes volumes from", target),
                 );
             }
         }
@@ -125,7 +175,7 @@ pub fn check(
             if !project.services.contains_key(target) {
                 err(
                     p(&["links"]).index(i),
-                    format!("service `{name}` links to undefined service `{target}`"),
+                    undefined_service("links to", target),
                 );
             }
         }
@@ -135,7 +185,7 @@ pub fn check(
         let second = cycle.get(1).cloned().unwrap_or_default();
         let path = FieldPath::keys(&["services", &first, "depends_on", &second]);
         errs.push(
-            Diagnostic::new(format!("dependency cycle: {}", cycle.join(" -> ")))
+            Diagnostic::new(ValidateError::Cycle(cycle))
                 .at(locate(&path))
                 .with_path(path),
         );
@@ -230,6 +280,12 @@ mod tests {
         let errs = check(&p, &|_| None);
         assert_eq!(errs.len(), 1);
         assert_eq!(errs[0].message, "dependency cycle: a -> b -> c -> a");
+        assert_eq!(
+            *errs[0].kind,
+            crate::diagnostic::Kind::Validate(ValidateError::Cycle(
+                ["a", "b", "c", "a"].map(String::from).to_vec()
+            ))
+        );
     }
 
     #[test]

@@ -365,3 +365,33 @@ fn cases_match_docker_compose_v2() {
         failures.join("\n\n")
     );
 }
+
+/// The CLI ships a `Project` to the daemon as JSON: every case that loads must come back
+/// unchanged (profile-disabled services are not shipped).
+#[test]
+fn projects_round_trip_through_json() {
+    let mut loaded = 0;
+    for case in cases() {
+        let Ok(mut project) = berth_compose::load(&options(&case)) else {
+            continue;
+        };
+        project.disabled_services.clear();
+        let json = serde_json::to_string(&project).unwrap();
+        let back: berth_compose::Project = serde_json::from_str(&json)
+            .unwrap_or_else(|e| panic!("{}: {e}\n{json}", case.display()));
+        assert_eq!(back, project, "{}", case.display());
+        assert_eq!(
+            back.services
+                .iter()
+                .map(|(k, s)| (k.clone(), s.config_hash()))
+                .collect::<Vec<_>>(),
+            project
+                .services
+                .iter()
+                .map(|(k, s)| (k.clone(), s.config_hash()))
+                .collect::<Vec<_>>()
+        );
+        loaded += 1;
+    }
+    assert!(loaded >= 30, "only {loaded} cases loaded");
+}

@@ -5,6 +5,26 @@
 //! forks a container itself) that clones the container's init into its namespaces, holds
 //! its stdio and records its state, so containers outlive the process that created them.
 //! [`Container`] handles start, signal, wait, exec, pause, inspect and delete them.
+//!
+//! Docker's options map onto a request like this (start from [`spec::default_spec`]):
+//!
+//! | Docker | berth-runtime |
+//! | --- | --- |
+//! | image layers | [`Rootfs::Overlay`] (top-most first), upper/work owned by the caller |
+//! | `-d` / logs | [`Stdio::Logs`], read back with [`logs::read_all`] |
+//! | `-t` | [`Stdio::Tty`] (master end over a console socket, [`console::receive_fd`]) |
+//! | `-u` | [`ContainerRequest::user`] (names resolved in the image) |
+//! | `--init` | [`ContainerRequest::init`] |
+//! | `--network` | [`ContainerRequest::netns`] (a namespace the net layer made) |
+//! | `--cap-add/--cap-drop/--privileged` | [`security::caps::resolve`] + [`spec::set_capabilities`] |
+//! | `--security-opt seccomp=unconfined` | [`spec::set_seccomp_unconfined`] |
+//! | `--read-only`, `-v`, `--tmpfs`, `-e`, `-w`, `--hostname` | the OCI spec's fields |
+//! | `--memory`, `--cpus`, `--pids-limit`… | `linux.resources` (cgroup v1 or v2) |
+//! | `--ulimit` | `process.rlimits`; too-high limits are clamped: [`Container::warnings`] |
+//! | `stop -t` / `kill` / `wait` | [`Container::stop`], [`Container::kill`], [`Container::wait`] |
+//! | `exec` | [`Container::exec`] with [`Container::process`] as the template |
+//! | `top` / `stats` / `diff` / `pause` | [`Container::top`], [`Container::stats`], [`Container::diff`], [`Container::pause`] |
+//! | `restart` | [`Container::launch_config`], delete, create again |
 
 pub mod cgroups;
 pub mod clock;

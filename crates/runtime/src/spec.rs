@@ -197,7 +197,7 @@ pub fn default_spec(args: &[&str]) -> Spec {
         .build()
         .expect("every field of linux is set");
     SpecBuilder::default()
-        .version("1.2.0")
+        .version("1.0.2")
         .root(
             RootBuilder::default()
                 .path("rootfs")

@@ -1,5 +1,6 @@
 //! A container's recorded state (`state.json` in its directory), written atomically by its
 //! monitor (the single writer while it lives) and readable by anyone afterwards.
+//! Writes are atomic renames, so a reader never sees a half-written file.
 
 use std::fs;
 use std::io::Write;
@@ -149,7 +150,9 @@ pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, State
 }
 
 /// Writes `value` as JSON to `path` so that readers see the old or the new content, never a
-/// mix: write a temporary sibling, fsync it, rename it over `path`.
+/// mix: write a temporary sibling, rename it over `path`. No fsync: this is run-time state
+/// (like runc's), it must survive a crash of the writer, not a power loss, and an fsync
+/// costs milliseconds on every container start.
 pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<(), StateError> {
     let tmp = path.with_extension("json.tmp");
     let err = |source| StateError::Write {
@@ -160,7 +163,6 @@ pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<(), Sta
         .map_err(|e| err(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
     let mut f = fs::File::create(&tmp).map_err(err)?;
     f.write_all(&data).map_err(err)?;
-    f.sync_all().map_err(err)?;
     fs::rename(&tmp, path).map_err(err)
 }
 

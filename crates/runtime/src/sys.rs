@@ -164,3 +164,55 @@ pub fn adopt_received_fd(fd: RawFd) -> std::os::fd::OwnedFd {
     // else in the process knows or owns it.
     unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) }
 }
+
+/// Drops the pages of `[start, end)` from this process's memory (`MADV_DONTNEED`). Only
+/// for private file mappings without copied-on-write pages: they read back unchanged
+/// from the file when next touched.
+pub fn drop_clean_file_pages(start: usize, end: usize) -> Result<(), Errno> {
+    // SAFETY: the caller passes a whole mapping of this process that holds no private
+    // (anonymous) pages, so discarding it loses no data: the kernel re-reads the file on
+    // the next access. No Rust reference points into it with mutable state.
+    let ret =
+        unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
+    if ret == -1 {
+        return Err(Errno::last());
+    }
+    // SAFETY: an access-pattern hint on the same mapping; it changes no contents. Random
+    // access turns off fault-around, so touching one page later maps one page, not 16.
+    let ret = unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_RANDOM) };
+    if ret == -1 {
+        Err(Errno::last())
+    } else {
+        Ok(())
+    }
+}
+
+/// Returns freed heap memory to the kernel (`malloc_trim(3)`).
+pub fn trim_heap() {
+    // SAFETY: malloc_trim only releases free memory of the allocator; the monitor is
+    // single-threaded, so no allocation races with it.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// Copies the window size of terminal `from` to terminal `to` (`TIOCGWINSZ`/`TIOCSWINSZ`);
+/// the kernel then signals `SIGWINCH` to the foreground process group of `to`.
+pub fn copy_window_size(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> Result<(), Errno> {
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one `winsize` into the struct we pass, which lives on our
+    // stack for the duration of the call.
+    if unsafe { libc::ioctl(from.as_raw_fd(), libc::TIOCGWINSZ, &mut ws) } == -1 {
+        return Err(Errno::last());
+    }
+    // SAFETY: TIOCSWINSZ only reads the `winsize` we pass.
+    if unsafe { libc::ioctl(to.as_raw_fd(), libc::TIOCSWINSZ, &ws) } == -1 {
+        return Err(Errno::last());
+    }
+    Ok(())
+}

@@ -538,6 +538,7 @@ mod tests {
         let cli = Cli::try_parse_from(std::iter::once("berth").chain(args.iter().copied()))?;
         match cli.command {
             Command::Image(c) => dispatch(&cli.global, c),
+            other => panic!("not an image command: {other:?}"),
         }
     }
 

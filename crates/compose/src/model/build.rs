@@ -8,7 +8,8 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
 use super::forms::{Text, env_map, label_map};
-use super::service_types::{ServiceFileRef, Ulimit, extra_hosts, file_refs};
+use super::service_refs::{ServiceFileRef, extra_hosts, file_refs};
+use super::service_types::Ulimit;
 use super::units::ByteSize;
 
 /// How to build a service's image.

@@ -11,6 +11,7 @@ pub mod ports;
 pub mod project;
 pub mod resources;
 pub mod service;
+pub mod service_refs;
 pub mod service_types;
 pub mod units;
 
@@ -26,9 +27,10 @@ pub use ports::PortConfig;
 pub use project::Project;
 pub use resources::{FileObject, Ipam, IpamPool, Model, Network, Volume};
 pub use service::Service;
+pub use service_refs::{DeviceMapping, EnvFile, Extends, ServiceFileRef};
 pub use service_types::{
-    BlkioConfig, CredentialSpec, DependsOn, DeviceMapping, EnvFile, Extends, Healthcheck, Logging,
-    Provider, ServiceFileRef, ServiceHook, ServiceModel, ServiceNetwork, Ulimit,
+    BlkioConfig, CredentialSpec, DependsOn, Healthcheck, Logging, Provider, ServiceHook,
+    ServiceModel, ServiceNetwork, Ulimit,
 };
 pub use units::{ByteSize, Duration, SwapLimit};
 
@@ -39,13 +41,16 @@ pub(crate) mod known_keys {
 
     use schemars::JsonSchema;
 
+    /// The property names of `T`'s schema, sorted (callers binary-search them).
     fn keys<T: JsonSchema>() -> Vec<String> {
         let schema = schemars::schema_for!(T);
-        schema
+        let mut keys: Vec<String> = schema
             .get("properties")
             .and_then(|p| p.as_object())
             .map(|o| o.keys().cloned().collect())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        keys.sort();
+        keys
     }
 
     /// Top-level keys (plus `include` and the obsolete `version`, handled before decoding).
@@ -56,6 +61,7 @@ pub(crate) mod known_keys {
             k.retain(|k| k != "working_dir");
             k.push("include".to_owned());
             k.push("version".to_owned());
+            k.sort();
             k
         })
     }

@@ -11,10 +11,13 @@ use super::develop::Develop;
 use super::forms::{command, env_map, label_map, string_or_list, text_list};
 use super::mounts::{ServiceVolume, is_false, volumes};
 use super::ports::{PortConfig, ports};
+use super::service_refs::{
+    DeviceMapping, EnvFile, Extends, ServiceFileRef, devices, env_files, extra_hosts, file_refs,
+    gpus,
+};
 use super::service_types::{
-    BlkioConfig, CredentialSpec, DependsOn, DeviceMapping, EnvFile, Extends, Healthcheck, Logging,
-    Provider, ServiceFileRef, ServiceHook, ServiceModel, ServiceNetwork, Ulimit, depends_on,
-    devices, env_files, extra_hosts, file_refs, gpus, networks, service_models,
+    BlkioConfig, CredentialSpec, DependsOn, Healthcheck, Logging, Provider, ServiceHook,
+    ServiceModel, ServiceNetwork, Ulimit, depends_on, networks, service_models,
 };
 use super::units::{ByteSize, Duration, SwapLimit};
 

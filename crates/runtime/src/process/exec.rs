@@ -241,7 +241,30 @@ fn child_main(
 
 impl Running {
     /// Relays signals (and the terminal) until the child exits; returns its exit code.
+    /// With a terminal on both sides, ours is put in raw mode meanwhile (as `docker exec
+    /// -t` does) and its size follows ours.
     fn relay(&mut self) -> u8 {
+        use nix::sys::termios::{SetArg, cfmakeraw, tcgetattr, tcsetattr};
+        let stdin = std::io::stdin();
+        let saved = match &self.pty_master {
+            Some(m) if nix::unistd::isatty(&stdin).unwrap_or(false) => {
+                let _ = crate::sys::copy_window_size(stdin.as_fd(), m.as_fd());
+                tcgetattr(&stdin).ok().inspect(|t| {
+                    let mut raw = t.clone();
+                    cfmakeraw(&mut raw);
+                    let _ = tcsetattr(&stdin, SetArg::TCSANOW, &raw);
+                })
+            }
+            _ => None,
+        };
+        let code = self.relay_loop();
+        if let Some(t) = saved {
+            let _ = tcsetattr(&stdin, SetArg::TCSANOW, &t);
+        }
+        code
+    }
+
+    fn relay_loop(&mut self) -> u8 {
         let mut stdin_open = self.pty_master.is_some();
         let mut buf = [0u8; 4096];
         let stdin = std::io::stdin();
@@ -292,6 +315,12 @@ impl Running {
                     let Ok(sig) = Signal::try_from(info.ssi_signo as i32) else {
                         continue;
                     };
+                    if sig == Signal::SIGWINCH
+                        && let Some(m) = &self.pty_master
+                    {
+                        let _ = crate::sys::copy_window_size(std::io::stdin().as_fd(), m.as_fd());
+                        continue;
+                    }
                     if sig != Signal::SIGCHLD {
                         let _ = kill(self.child, sig);
                         continue;

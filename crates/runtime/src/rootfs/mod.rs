@@ -82,7 +82,13 @@ pub fn prepare(
             errno: errno.into(),
         }
     })?;
-    overlay::mount_root(rootfs, rootfs_dir)?;
+    let in_userns = linux
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| {
+            ns.iter()
+                .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::User)
+        });
+    overlay::mount_root(rootfs, rootfs_dir, in_userns)?;
     for m in spec.mounts().iter().flatten() {
         mounts::mount_entry(rootfs_dir, m, cgroups)?;
     }

@@ -7,16 +7,20 @@ use nix::mount::{MsFlags, mount};
 use crate::Rootfs;
 use crate::process::message::SetupError;
 
-/// Mounts `rootfs` on `target` (a directory in the container's state dir).
-pub fn mount_root(rootfs: &Rootfs, target: &Path) -> Result<(), SetupError> {
-    std::fs::create_dir_all(target).map_err(|e| SetupError::fs("mkdir", target, &e))?;
+/// Mounts `rootfs` on `target` (a directory in the container's state dir, made by the
+/// monitor). In a user namespace overlayfs keeps its metadata in `user.` extended
+/// attributes (`userxattr`), as the kernel requires there.
+pub fn mount_root(rootfs: &Rootfs, target: &Path, in_userns: bool) -> Result<(), SetupError> {
     match rootfs {
         Rootfs::Overlay {
             lowerdirs,
             upper,
             work,
         } => {
-            let data = overlay_data(lowerdirs, upper, work);
+            let mut data = overlay_data(lowerdirs, upper, work);
+            if in_userns {
+                data.push_str(",userxattr");
+            }
             mount(
                 Some("overlay"),
                 target,

@@ -71,6 +71,8 @@ pub struct InitArgs<'a> {
     pub join: Vec<(CloneFlags, PathBuf)>,
     /// Unshare a cgroup namespace once in the cgroup.
     pub new_cgroupns: bool,
+    /// The init was cloned into a new user namespace.
+    pub new_userns: bool,
 }
 
 /// A process ready to be exec'd.
@@ -122,6 +124,18 @@ fn setup(a: &mut InitArgs<'_>) -> Result<(Prepared, Vec<String>), SetupError> {
         _ => crate::sys::exit_immediately(1),
     }
     reset_signals()?;
+    if a.new_userns {
+        // Cloning into a user namespace keeps the host's ids, which the namespace does not
+        // map: become its root so files we create get mapped owners.
+        let root = (Uid::from_raw(0), Gid::from_raw(0));
+        let err = |errno: nix::errno::Errno| SetupError::SetUser {
+            uid: 0,
+            gid: 0,
+            errno: errno.into(),
+        };
+        nix::unistd::setresgid(root.1, root.1, root.1).map_err(err)?;
+        nix::unistd::setresuid(root.0, root.0, root.0).map_err(err)?;
+    }
     for (flag, path) in &a.join {
         join_namespace(*flag, path)?;
     }

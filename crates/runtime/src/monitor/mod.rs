@@ -35,12 +35,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use nix::fcntl::OFlag;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, kill, sigprocmask};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
-use nix::unistd::{Pid, pipe2, setsid};
+use nix::unistd::{Pid, setsid};
 use serde::{Deserialize, Serialize};
 
 use crate::cgroups::Cgroup;
@@ -51,6 +50,12 @@ use crate::process::message::{Errnum, FromInit, Report, Request, Response, Setup
 use crate::state::{State, Status, files, read_json};
 use crate::sys::{self, Cloned};
 use crate::{ContainerRequest, Stdio};
+
+mod memory;
+mod stdio;
+
+use memory::{clean_file_mappings, release_memory};
+use stdio::{devnull, prepare_stdio};
 
 /// What the caller leaves in `request.json` for the monitor.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -63,6 +68,8 @@ pub struct LaunchConfig {
 
 /// How long the monitor waits for output pipes to close after the init exited.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long the monitor waits without events before releasing memory.
+const IDLE_AFTER: Duration = Duration::from_millis(200);
 /// How long a control client may take to send its request.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -137,80 +144,6 @@ struct Monitor {
     writer: Option<LogWriter>,
     waiters: Vec<UnixStream>,
     exit_code: Option<i32>,
-}
-
-/// The container's end of stdio plus the monitor's ends of the output pipes.
-struct StdioSetup {
-    child: [OwnedFd; 3],
-    tty: bool,
-    outputs: Vec<(OwnedFd, Stream)>,
-    /// Host path of the terminal, bind-mounted on the container's `/dev/console`.
-    console: Option<PathBuf>,
-}
-
-fn devnull() -> Result<OwnedFd, SetupError> {
-    std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/null")
-        .map(OwnedFd::from)
-        .map_err(|e| SetupError::fs("open", "/dev/null", &e))
-}
-
-fn dup(fd: impl AsFd) -> Result<OwnedFd, SetupError> {
-    fd.as_fd()
-        .try_clone_to_owned()
-        .map_err(|e| SetupError::syscall("dup", &e))
-}
-
-fn prepare_stdio(stdio: &Stdio) -> Result<StdioSetup, SetupError> {
-    let pipe = || pipe2(OFlag::O_CLOEXEC).map_err(|e| SetupError::syscall("pipe2", e));
-    match stdio {
-        Stdio::Null => {
-            let n = devnull()?;
-            Ok(StdioSetup {
-                child: [dup(&n)?, dup(&n)?, n],
-                tty: false,
-                outputs: Vec::new(),
-                console: None,
-            })
-        }
-        Stdio::Inherit => Ok(StdioSetup {
-            child: [
-                dup(std::io::stdin())?,
-                dup(std::io::stdout())?,
-                dup(std::io::stderr())?,
-            ],
-            tty: false,
-            outputs: Vec::new(),
-            console: None,
-        }),
-        Stdio::Logs(_) => {
-            let (out_r, out_w) = pipe()?;
-            let (err_r, err_w) = pipe()?;
-            Ok(StdioSetup {
-                child: [devnull()?, out_w, err_w],
-                tty: false,
-                outputs: vec![(out_r, Stream::Stdout), (err_r, Stream::Stderr)],
-                console: None,
-            })
-        }
-        Stdio::Tty { console_socket } => {
-            let pty =
-                nix::pty::openpty(None, None).map_err(|e| SetupError::syscall("openpty", e))?;
-            let name = nix::unistd::ttyname(&pty.slave)
-                .map(|p| p.display().to_string())
-                .unwrap_or_default();
-            crate::console::send_fd(console_socket, &pty.master, &name)?;
-            drop(pty.master);
-            Ok(StdioSetup {
-                child: [dup(&pty.slave)?, dup(&pty.slave)?, pty.slave],
-                tty: true,
-                outputs: Vec::new(),
-                console: Some(PathBuf::from(name)),
-            })
-        }
-    }
 }
 
 /// `linux.cgroupsPath` when it is a plain path (`/parent/name`), else `<cgroup_parent>/<id>`
@@ -306,6 +239,9 @@ impl Monitor {
                 reason: e.to_string(),
             })
         })?;
+        let rootfs_dir = dir.join(files::ROOTFS);
+        std::fs::create_dir_all(&rootfs_dir)
+            .map_err(|e| undo_cgroup(SetupError::fs("mkdir", &rootfs_dir, &e)))?;
         let sock_path = dir.join(files::SOCKET);
         let listener = UnixListener::bind(&sock_path)
             .map_err(|e| undo_cgroup(SetupError::fs("bind", &sock_path, &e)))?;
@@ -328,7 +264,7 @@ impl Monitor {
                     rootfs: &req.rootfs,
                     user: req.user.as_deref(),
                     init: req.init,
-                    rootfs_dir: dir.join(files::ROOTFS),
+                    rootfs_dir,
                     channel: init_ch,
                     stdio: stdio.child,
                     tty: stdio.tty,
@@ -336,6 +272,7 @@ impl Monitor {
                     cgroup_mounts: cgroup.mounts(),
                     join: plan.join,
                     new_cgroupns: plan.new_cgroupns,
+                    new_userns: plan.new_userns,
                 })
             }
             Ok(Cloned::Parent(pid)) => pid,
@@ -408,6 +345,9 @@ impl Monitor {
 
     fn run(&mut self) {
         let mut drain_deadline = None;
+        let mappings = clean_file_mappings();
+        // After IDLE_AFTER without events the monitor sheds its memory and sleeps.
+        let mut released = false;
         loop {
             if self.exit_code.is_some() {
                 let deadline =
@@ -419,7 +359,8 @@ impl Monitor {
             let timeout = match drain_deadline {
                 Some(d) => PollTimeout::try_from(d.saturating_duration_since(Instant::now()))
                     .unwrap_or(PollTimeout::ZERO),
-                None => PollTimeout::NONE,
+                None if released => PollTimeout::NONE,
+                None => PollTimeout::try_from(IDLE_AFTER).unwrap_or(PollTimeout::NONE),
             };
             let ready = {
                 let mut fds = vec![
@@ -435,7 +376,13 @@ impl Monitor {
                     fds.push(PollFd::new(ch.as_fd(), PollFlags::POLLIN));
                 }
                 match poll(&mut fds, timeout) {
-                    Ok(_) => {}
+                    Ok(0) if drain_deadline.is_none() => {
+                        drop(fds);
+                        release_memory(&mappings);
+                        released = true;
+                        continue;
+                    }
+                    Ok(_) => released = false,
                     Err(nix::errno::Errno::EINTR) => continue,
                     Err(_) => break,
                 }
