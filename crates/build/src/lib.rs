@@ -1,2 +1,35 @@
 //! Dockerfile parser and image builder (runs `RUN` steps with the runtime core).
+//!
+//! [`Dockerfile::parse`] turns a Dockerfile into stages of typed instructions, every
+//! error located by line and column; [`StageGraph`] orders the stages a target needs;
+//! [`context`] walks a build context honouring `.dockerignore`; [`cache`] derives the
+//! cache key of each step.
 #![forbid(unsafe_code)]
+
+pub mod arguments;
+pub mod builder;
+pub mod cache;
+pub mod context;
+mod copy;
+pub mod diagnostic;
+pub mod dockerignore;
+pub mod instruction;
+pub mod layer;
+pub mod mount;
+pub mod overlay;
+mod parse;
+pub mod pull;
+pub mod rootfs;
+mod run;
+pub mod scope;
+mod stage;
+pub mod stage_graph;
+pub mod step;
+pub mod substitute;
+mod words;
+
+pub use builder::{BuildError, BuildRequest, Builder, DockerfileSource, Event, StepFailed};
+pub use diagnostic::{Diagnostic, Location, ParseError};
+pub use instruction::{Command, Instruction};
+pub use parse::{Dockerfile, Stage, Step};
+pub use stage_graph::StageGraph;

@@ -1,5 +1,6 @@
 //! Command-line parsing and dispatch. One file per command (or group of commands).
 
+mod build;
 mod daemon;
 mod events;
 mod runtime;
@@ -74,6 +75,10 @@ impl GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Build an image from a Dockerfile.
+    Build(build::BuildArgs),
+    /// Manage the build cache.
+    Builder(build::BuilderArgs),
     /// Run the berth daemon (the CLI starts one by itself when needed).
     Daemon(daemon::DaemonArgs),
     /// Stream events (container, network, volume, image, stack, daemon).
@@ -153,6 +158,8 @@ pub fn main() -> ExitCode {
     } = cli;
     let global = &global;
     match command {
+        Command::Build(args) => build::run(global, &args),
+        Command::Builder(args) => finish(build::builder(global, &args)),
         Command::Daemon(args) => daemon::run(global, &args),
         Command::Events(args) => finish(events::run(global, &args)),
         Command::Version(args) => finish(system::version(global, &args)),

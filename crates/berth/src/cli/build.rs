@@ -1,0 +1,209 @@
+//! `berth build` and `berth builder prune`: Dockerfile builds into the local image store.
+//!
+//! There is no engine yet, so these open the image store at `<--root>/image` and the
+//! runtime at `<--root>/containers` directly, as the image commands do.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Mutex;
+
+use berth_build::{BuildError, BuildRequest, Builder, DockerfileSource, Event};
+use berth_image::{Reference, Store};
+use berth_runtime::{Runtime, RuntimeConfig};
+
+use super::{GlobalArgs, error_chain, exit};
+
+/// How progress is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProgressMode {
+    /// Plain lines (a terminal gets the same for now).
+    Auto,
+    /// One line per step and per line of RUN output.
+    Plain,
+    /// Only the image ID at the end.
+    Quiet,
+}
+
+/// Options of `berth build`.
+#[derive(Debug, clap::Args)]
+pub struct BuildArgs {
+    /// Name (and optionally a tag, `name:tag`) for the image; may be repeated.
+    #[arg(short = 't', long = "tag", value_name = "NAME[:TAG]")]
+    tags: Vec<String>,
+    /// The Dockerfile (default: `CONTEXT/Dockerfile`; `-` reads it from standard input).
+    #[arg(short = 'f', long = "file", value_name = "PATH")]
+    file: Option<PathBuf>,
+    /// Build this stage instead of the last one.
+    #[arg(long)]
+    target: Option<String>,
+    /// A build argument, `KEY=VALUE` (or `KEY` to take it from the environment).
+    #[arg(long = "build-arg", value_name = "KEY[=VALUE]")]
+    build_args: Vec<String>,
+    /// A label for the image, `KEY=VALUE`.
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    labels: Vec<String>,
+    /// Run every step instead of taking it from the cache.
+    #[arg(long)]
+    no_cache: bool,
+    /// Pull base images even when they are in the store.
+    #[arg(long)]
+    pull: bool,
+    /// How to show progress.
+    #[arg(long, value_enum, default_value = "auto")]
+    progress: ProgressMode,
+    /// Print only the image ID (same as `--progress=quiet`).
+    #[arg(short, long)]
+    quiet: bool,
+    /// The build context directory.
+    context: PathBuf,
+}
+
+/// Options of `berth builder`.
+#[derive(Debug, clap::Args)]
+pub struct BuilderArgs {
+    #[command(subcommand)]
+    command: BuilderCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum BuilderCommand {
+    /// Remove the build cache (and the images only it kept).
+    Prune,
+}
+
+/// `KEY=VALUE` pairs; a bare `KEY` takes its value from the environment when `from_env`.
+fn pairs(items: &[String], from_env: bool, what: &str) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for item in items {
+        match item.split_once('=') {
+            Some((k, v)) if !k.is_empty() => {
+                out.insert(k.to_string(), v.to_string());
+            }
+            None if from_env => {
+                if let Ok(v) = std::env::var(item) {
+                    out.insert(item.clone(), v);
+                }
+            }
+            _ => anyhow::bail!("invalid {what} {item:?}: expected KEY=VALUE"),
+        }
+    }
+    Ok(out)
+}
+
+fn open(global: &GlobalArgs) -> anyhow::Result<(Store, Runtime)> {
+    let store = Store::open(&global.root.join("image"))?;
+    let runtime = Runtime::new(RuntimeConfig::new(global.root.join("containers")));
+    Ok((store, runtime))
+}
+
+fn request(args: &BuildArgs) -> anyhow::Result<BuildRequest> {
+    let mut req = BuildRequest::new(&args.context);
+    req.dockerfile = match &args.file {
+        None => DockerfileSource::Default,
+        Some(p) if p.as_os_str() == "-" => {
+            let mut text = String::new();
+            std::io::stdin().read_to_string(&mut text)?;
+            DockerfileSource::Inline(text)
+        }
+        Some(p) => DockerfileSource::Path(p.clone()),
+    };
+    req.target = args.target.clone();
+    req.args = pairs(&args.build_args, true, "--build-arg")?;
+    req.labels = pairs(&args.labels, false, "--label")?;
+    req.tags = args
+        .tags
+        .iter()
+        .map(|t| Reference::parse(t))
+        .collect::<Result<_, _>>()?;
+    req.no_cache = args.no_cache;
+    req.pull = args.pull;
+    Ok(req)
+}
+
+/// Prints plain progress: `#n [stage k/total] INSTRUCTION`, `CACHED`, and RUN output.
+struct Plain {
+    steps: Mutex<usize>,
+}
+
+impl Plain {
+    fn show(&self, e: &Event) {
+        match e {
+            Event::Step {
+                stage,
+                number,
+                total,
+                text,
+                cached,
+            } => {
+                let mut n = self.steps.lock().unwrap_or_else(|p| p.into_inner());
+                *n += 1;
+                let cached = if *cached { " CACHED" } else { "" };
+                eprintln!("#{n} [{stage} {number}/{total}] {text}{cached}");
+            }
+            Event::Output { stage, line } => eprintln!("  {stage} | {line}"),
+        }
+    }
+}
+
+/// `berth build`.
+pub fn run(global: &GlobalArgs, args: &BuildArgs) -> ExitCode {
+    let quiet = args.quiet || args.progress == ProgressMode::Quiet;
+    let req = match request(args) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("berth: {}", error_chain(e.as_ref()));
+            return ExitCode::from(exit::USAGE);
+        }
+    };
+    let result = open(global).map(|(store, runtime)| {
+        let plain = Plain {
+            steps: Mutex::new(0),
+        };
+        let show = |e: &Event| plain.show(e);
+        let mut builder = Builder::new(&store, &runtime);
+        if !quiet {
+            builder = builder.progress(&show);
+        }
+        builder.build(req)
+    });
+    match result {
+        Ok(Ok(image)) => {
+            if quiet {
+                println!("{}", image.id);
+            } else {
+                eprintln!("Successfully built {}", image.id.short());
+                for t in &args.tags {
+                    eprintln!("Successfully tagged {t}");
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Ok(Err(e)) => {
+            eprintln!("berth: {}", error_chain(&e));
+            match e {
+                BuildError::Parse(_)
+                | BuildError::Graph { .. }
+                | BuildError::ReadDockerfile { .. } => ExitCode::from(exit::INVALID_INPUT),
+                _ => ExitCode::from(exit::RUNTIME),
+            }
+        }
+        Err(e) => {
+            eprintln!("berth: {}", error_chain(e.as_ref()));
+            ExitCode::from(exit::RUNTIME)
+        }
+    }
+}
+
+/// `berth builder ...`.
+pub fn builder(global: &GlobalArgs, args: &BuilderArgs) -> anyhow::Result<()> {
+    match args.command {
+        BuilderCommand::Prune => {
+            let (store, runtime) = open(global)?;
+            let n = Builder::new(&store, &runtime).prune()?;
+            println!("Removed {n} build cache entries");
+            Ok(())
+        }
+    }
+}
