@@ -6,14 +6,15 @@ use std::process::Command;
 
 /// Every allowed edge between berth crates, `from -> to`.
 ///
-/// `berth -> image` and `berth -> runtime` are allowed beyond the original plan: the
+/// `berth -> image`, `berth -> build` and `berth -> runtime` are allowed beyond the original plan: the
 /// binary hosts the runtime's per-container monitor (the runtime re-executes `berth`),
-/// and the image commands call the store directly until the daemon serves them.
+/// and the image and build commands call their crates directly until the daemon serves them.
 const ALLOWED: &[(&str, &str)] = &[
     ("berth", "engine"),
     ("berth", "compose"),
     ("berth", "image"),
     ("berth", "runtime"),
+    ("berth", "build"),
     ("engine", "compose"),
     ("engine", "build"),
     ("engine", "image"),
