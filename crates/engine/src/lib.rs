@@ -5,6 +5,7 @@
 //! [`store`] and its [`events`] bus.
 #![forbid(unsafe_code)]
 
+pub mod containers;
 pub mod events;
 pub mod store;
 

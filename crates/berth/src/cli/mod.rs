@@ -1,5 +1,9 @@
 //! Command-line parsing and dispatch. One file per command (or group of commands).
 
+mod container;
+mod container_format;
+mod container_network;
+mod container_run;
 mod daemon;
 mod events;
 mod runtime;
@@ -92,6 +96,8 @@ enum Command {
     RuntimeHelper(runtime::HelperArgs),
     #[command(flatten)]
     Image(image::Commands),
+    #[command(flatten)]
+    Container(container::Commands),
 }
 
 /// Runs a client command's future on a small single-threaded runtime.
@@ -161,5 +167,6 @@ pub fn main() -> ExitCode {
         Command::Runtime(args) => runtime::run(global, &args),
         Command::RuntimeHelper(args) => runtime::helper(&args),
         Command::Image(c) => image::run(global, c),
+        Command::Container(c) => container::run(global, c),
     }
 }
