@@ -6,7 +6,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use berth_engine::containers::{Containers, ContainersError, parse_signal};
+use berth_engine::containers::{Containers, ContainersError, parse_signal, runtime_id};
 use berth_engine::{Engine, EngineConfig, EngineError};
 use clap::Subcommand;
 
@@ -250,7 +250,7 @@ fn wait(global: &GlobalArgs, args: &NamesArgs) -> Result<(), CliError> {
         (c.runtime().clone(), ids)
     };
     for id in ids {
-        println!("{}", runtime.load(&id)?.wait()?.code);
+        println!("{}", runtime.load(runtime_id(&id))?.wait()?.code);
     }
     Ok(())
 }

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use berth_engine::containers::logs::{self, LogReader};
-use berth_engine::containers::{Containers, NetworkMode, RunOptions};
+use berth_engine::containers::{Containers, NetworkMode, RunOptions, runtime_id};
 use berth_runtime::logs::{LogEntry, Stream};
 use berth_runtime::{ExecRequest, ExecStdio, RuntimeError, Status};
 
@@ -115,7 +115,7 @@ pub fn run(global: &GlobalArgs, args: &RunArgs) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let result = (|| -> Result<i32, CliError> {
-        let container = runtime.load(&created.id)?;
+        let container = runtime.load(runtime_id(&created.id))?;
         let log = open(global)?.find(&created.id)?.doc.log_path;
         let mut reader = LogReader::new(&log);
         reader.follow(
@@ -197,7 +197,7 @@ pub fn logs(global: &GlobalArgs, args: &LogsArgs) -> Result<(), CliError> {
         print_entry(&e, args.timestamps);
     }
     if args.follow {
-        let container = runtime.load(&doc.id)?;
+        let container = runtime.load(runtime_id(&doc.id))?;
         reader.follow(
             || {
                 container
@@ -246,7 +246,7 @@ pub fn exec(global: &GlobalArgs, args: &ExecArgs) -> ExitCode {
         if !info.is_running() {
             return Err(CliError::NotRunning(info.doc.name));
         }
-        let container = runtime.load(&info.doc.id)?;
+        let container = runtime.load(runtime_id(&info.doc.id))?;
         let argv: Vec<&str> = args.command.iter().map(String::as_str).collect();
         let mut process = container.process(&argv)?;
         if let Some(w) = &args.workdir {

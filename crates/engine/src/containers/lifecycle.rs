@@ -53,7 +53,13 @@ impl Containers {
             .iter()
             .map(|p| ports::parse(p))
             .collect::<Result<Vec<_>, _>>()?;
-        let hostname = opts.hostname.clone().unwrap_or_else(|| id[..12].to_owned());
+        let hostname = match (&opts.hostname, &opts.network) {
+            (Some(h), _) => h.clone(),
+            (None, NetworkMode::Host) => std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_owned())
+                .unwrap_or_else(|_| id[..12].to_owned()),
+            (None, _) => id[..12].to_owned(),
+        };
         let config = &image.config().config;
         let spec = super::spec::build(config, opts, &hostname, opts.network == NetworkMode::Host)?;
         let dir = self.dir(&id);
@@ -82,7 +88,7 @@ impl Containers {
             log_path: log_path.clone(),
         };
         let request = ContainerRequest {
-            id: id.clone(),
+            id: super::runtime_id(&id).to_owned(),
             spec,
             rootfs: Rootfs::Overlay {
                 lowerdirs: image.snapshots(),
@@ -195,7 +201,7 @@ impl Containers {
     /// Removes the runtime container (killing it) and its network wiring; keeps the
     /// container's directory and document.
     async fn destroy(&self, id: &str, mode: &NetworkMode) -> Result<(), ContainersError> {
-        let runtime = match self.runtime.load(id) {
+        let runtime = match self.runtime.load(super::runtime_id(id)) {
             Ok(c) => c.delete(true).map_err(ContainersError::from),
             Err(RuntimeError::NotFound { .. }) => Ok(()),
             Err(e) => Err(e.into()),
@@ -220,7 +226,7 @@ impl Containers {
             return Ok(info);
         }
         let mut doc = info.doc;
-        let container = self.runtime.load(&doc.id)?;
+        let container = self.runtime.load(super::runtime_id(&doc.id))?;
         if container.state()?.status == Status::Created {
             container.start()?;
         } else {
@@ -253,7 +259,7 @@ impl Containers {
     pub async fn stop(&self, key: &str, grace: Duration) -> Result<ExitStatus, ContainersError> {
         let info = self.find(key)?;
         let doc = &info.doc;
-        let container = self.runtime.load(&doc.id)?;
+        let container = self.runtime.load(super::runtime_id(&doc.id))?;
         let signal = parse_signal(&doc.stop_signal).unwrap_or(Signal::SIGTERM);
         let status = match container.kill(signal) {
             Ok(()) => match container.wait_timeout(Some(grace.max(Duration::from_millis(1))))? {
@@ -278,10 +284,19 @@ impl Containers {
         Ok(status)
     }
 
-    /// Unpublishes and detaches an exited container (its namespace is gone with its process).
+    /// Unpublishes and detaches an exited container (its namespace is gone with its process)
+    /// and records that it has no address or ports any more.
     pub async fn release_network(&self, doc: &ContainerDoc) -> Result<(), ContainersError> {
         if let NetworkMode::Bridge(_) = doc.network {
             network::release(&self.net().await?, &doc.network, &doc.id).await?;
+        }
+        if doc.ip.is_some() || !doc.ports.is_empty() {
+            let cleared = ContainerDoc {
+                ip: None,
+                ports: Vec::new(),
+                ..doc.clone()
+            };
+            self.engine.store().put(&doc.id, &cleared)?;
         }
         Ok(())
     }
@@ -292,14 +307,16 @@ impl Containers {
         if !info.is_running() {
             return Err(ContainersError::NotRunning(info.doc.name));
         }
-        self.runtime.load(&info.doc.id)?.kill(signal)?;
+        self.runtime
+            .load(super::runtime_id(&info.doc.id))?
+            .kill(signal)?;
         Ok(info.doc.id)
     }
 
     /// `docker wait`: blocks until the container's process has exited.
     pub fn wait(&self, key: &str) -> Result<ExitStatus, ContainersError> {
         let info = self.find(key)?;
-        Ok(self.runtime.load(&info.doc.id)?.wait()?)
+        Ok(self.runtime.load(super::runtime_id(&info.doc.id))?.wait()?)
     }
 
     /// `docker rm [-f]`: deletes the runtime container, its network wiring, its directory

@@ -237,6 +237,13 @@ impl ContainersError {
     }
 }
 
+/// The runtime's id of a container: the short (12-digit) id. The runtime puts its monitor's
+/// Unix socket under `<root>/runtime/<id>/`, and socket paths are limited to 108 bytes, so
+/// the full 64-digit id would not fit under a root deeper than a few directories.
+pub fn runtime_id(id: &str) -> &str {
+    id.get(..12).unwrap_or(id)
+}
+
 /// The single-container commands on one engine.
 #[derive(Debug, Clone)]
 pub struct Containers {
@@ -294,7 +301,11 @@ impl Containers {
     }
 
     fn info(&self, doc: ContainerDoc) -> ContainerInfo {
-        let state = self.runtime.load(&doc.id).and_then(|c| c.state()).ok();
+        let state = self
+            .runtime
+            .load(runtime_id(&doc.id))
+            .and_then(|c| c.state())
+            .ok();
         ContainerInfo { doc, state }
     }
 

@@ -121,7 +121,8 @@ pub fn environment(
 }
 
 /// The OCI spec of the container: Docker's defaults, the image's process settings merged
-/// with the options, the hostname, bind mounts, and no network namespace for `host`.
+/// with the options, the hostname, bind mounts, and no network namespace for `host`
+/// (whose caller passes the host's hostname, as Docker does).
 pub fn build(
     image: &ContainerConfig,
     opts: &RunOptions,
@@ -150,9 +151,8 @@ pub fn build(
             cwd.into()
         });
     }
-    if !host_network {
-        spec.set_hostname(Some(hostname.to_owned()));
-    } else if let Some(linux) = spec.linux_mut() {
+    spec.set_hostname(Some(hostname.to_owned()));
+    if let (true, Some(linux)) = (host_network, spec.linux_mut()) {
         let namespaces = linux.namespaces().clone().map(|ns| {
             ns.into_iter()
                 .filter(|n| n.typ() != LinuxNamespaceType::Network)
