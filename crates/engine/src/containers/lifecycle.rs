@@ -61,11 +61,15 @@ impl Containers {
             (None, _) => id[..12].to_owned(),
         };
         let config = &image.config().config;
-        let spec = super::spec::build(config, opts, &hostname, opts.network == NetworkMode::Host)?;
         let dir = self.dir(&id);
+        let host_network = opts.network == NetworkMode::Host;
+        let spec = super::spec::build(config, opts, &hostname, host_network, &dir)?;
         let (upper, work) = (dir.join("upper"), dir.join("work"));
         for d in [&upper, &work] {
             std::fs::create_dir_all(d).map_err(ContainersError::io("create directory", d))?;
+        }
+        for file in super::spec::ETC_FILES {
+            write_file(&dir.join(file), "")?;
         }
         let log_path = dir.join(format!("{id}-json.log"));
         let doc = ContainerDoc {
@@ -147,7 +151,7 @@ impl Containers {
     }
 
     /// Attaches the created container's namespace, publishes its ports and writes its
-    /// `/etc` files (through `/proc/<pid>/root`, i.e. into its overlay).
+    /// `/etc` files (bind-mounted from its directory).
     async fn wire(
         &self,
         container: &Container,
@@ -170,31 +174,20 @@ impl Containers {
                 doc.ports = net.publish(&doc.id, mappings).await?;
             }
         }
-        let etc = Path::new("/proc").join(pid.to_string()).join("root/etc");
         let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
         let files = match doc.network {
             NetworkMode::Host => EtcFiles {
                 hosts: std::fs::read_to_string("/etc/hosts").unwrap_or_default(),
                 resolv_conf: host_resolv,
-                hostname: std::fs::read_to_string("/etc/hostname").unwrap_or_default(),
+                hostname: format!("{}\n", doc.hostname),
             },
             _ => EtcFiles::new(&doc.hostname, &addresses, &host_resolv),
         };
-        // The init has pivoted into the container's root before reporting `created`; never
-        // write through a root that is the host's own.
-        let same_as_host = |p: &Path| {
-            use std::os::unix::fs::MetadataExt;
-            match (std::fs::metadata(p), std::fs::metadata("/")) {
-                (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
-                _ => true,
-            }
-        };
-        let root = Path::new("/proc").join(pid.to_string()).join("root");
-        if etc.is_dir() && !same_as_host(&root) {
-            write_file(&etc.join("hosts"), &files.hosts)?;
-            write_file(&etc.join("resolv.conf"), &files.resolv_conf)?;
-            write_file(&etc.join("hostname"), &files.hostname)?;
-        }
+        // Rewritten in place (same inode), so the container's bind mounts see the content.
+        let dir = self.dir(&doc.id);
+        write_file(&dir.join("hosts"), &files.hosts)?;
+        write_file(&dir.join("resolv.conf"), &files.resolv_conf)?;
+        write_file(&dir.join("hostname"), &files.hostname)?;
         Ok(())
     }
 

@@ -4,12 +4,15 @@
 //! arguments after the image replace `Cmd`; `-e` overrides image `Env` by key; `-w` and `-u`
 //! override `WorkingDir` and `User`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use berth_image::config::ContainerConfig;
 use berth_runtime::oci_spec::runtime::{LinuxNamespaceType, Mount, MountBuilder, Spec};
 
 use super::RunOptions;
+
+/// The files of `/etc` berth provides, bind-mounted from the container's directory.
+pub const ETC_FILES: [&str; 3] = ["hosts", "resolv.conf", "hostname"];
 
 /// Errors turning options into a spec.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -128,6 +131,7 @@ pub fn build(
     opts: &RunOptions,
     hostname: &str,
     host_network: bool,
+    etc_dir: &Path,
 ) -> Result<Spec, SpecError> {
     let args = command(image, opts)?;
     let env = environment(&image.env, &opts.env, |k| std::env::var(k).ok())?;
@@ -161,6 +165,15 @@ pub fn build(
         linux.set_namespaces(namespaces);
     }
     let mut mounts = spec.mounts().clone().unwrap_or_default();
+    // berth writes these three files after attaching the network; the bind mounts make them
+    // visible (and updatable) even on a read-only root file system, as in Docker.
+    for file in ETC_FILES {
+        mounts.push(bind_mount(&BindMount {
+            source: etc_dir.join(file),
+            destination: format!("/etc/{file}"),
+            readonly: false,
+        }));
+    }
     mounts.extend(binds.iter().map(bind_mount));
     spec.set_mounts(Some(mounts));
     Ok(spec)
@@ -275,11 +288,17 @@ mod tests {
         let img = image(None, Some(&["sh"]));
         let mut o = opts(&[], None);
         o.volumes = vec!["/tmp:/data:ro".into()];
-        let spec = build(&img, &o, "abc", false).unwrap();
+        let spec = build(&img, &o, "abc", false, Path::new("/c")).unwrap();
         let p = spec.process().as_ref().unwrap();
         assert_eq!(p.cwd(), &PathBuf::from("/srv"));
         assert_eq!(spec.hostname().as_deref(), Some("abc"));
-        let m = spec.mounts().as_ref().unwrap().last().unwrap().clone();
+        let mounts = spec.mounts().as_ref().unwrap();
+        let hosts = mounts
+            .iter()
+            .find(|m| m.destination() == Path::new("/etc/hosts"))
+            .unwrap();
+        assert_eq!(hosts.source().as_deref(), Some(Path::new("/c/hosts")));
+        let m = mounts.last().unwrap().clone();
         assert_eq!(m.destination(), &PathBuf::from("/data"));
         assert!(m.options().as_ref().unwrap().contains(&"ro".to_owned()));
         let has_netns = |s: &Spec| {
@@ -293,6 +312,8 @@ mod tests {
                 .any(|n| n.typ() == LinuxNamespaceType::Network)
         };
         assert!(has_netns(&spec));
-        assert!(!has_netns(&build(&img, &o, "abc", true).unwrap()));
+        assert!(!has_netns(
+            &build(&img, &o, "abc", true, Path::new("/c")).unwrap()
+        ));
     }
 }
