@@ -369,3 +369,54 @@ fn user_networks_none_and_host_modes_and_network_commands() {
     assert_eq!(links_with(&link_prefix(&e.env.root)), Vec::<String>::new());
     assert!(!nft_tables().contains(&table), "{}", nft_tables());
 }
+
+#[test]
+fn resource_and_security_options_are_enforced() {
+    let e = Env::new("run_limits");
+    let id = e.ok(&[
+        "run",
+        "-d",
+        "--memory",
+        "32m",
+        "--pids-limit",
+        "20",
+        "--read-only",
+        "--tmpfs",
+        "/scratch",
+        "--cap-drop",
+        "ALL",
+        "--ulimit",
+        "nofile=100:200",
+        "--security-opt",
+        "no-new-privileges",
+        "busybox",
+        "sh",
+        "-c",
+        "touch /x 2>/dev/null || echo ro; touch /scratch/y && echo tmpfs-ok; ulimit -n; \
+         grep NoNewPrivs /proc/self/status; grep CapEff /proc/self/status; \
+         grep -c localhost /etc/hosts; sleep 1000",
+    ]);
+    let short = &id.trim()[..12];
+    let memory = std::fs::read_to_string(format!(
+        "/sys/fs/cgroup/memory/berth/{short}/memory.limit_in_bytes"
+    ))
+    .unwrap();
+    assert_eq!(memory.trim(), (32u64 << 20).to_string());
+    let pids =
+        std::fs::read_to_string(format!("/sys/fs/cgroup/pids/berth/{short}/pids.max")).unwrap();
+    assert_eq!(pids.trim(), "20");
+    let logs = eventually("the probe output", Duration::from_secs(10), || {
+        let l = e.ok(&["logs", short]);
+        (l.lines().count() >= 6).then_some(l)
+    });
+    assert_eq!(
+        logs,
+        "ro\ntmpfs-ok\n100\nNoNewPrivs:\t1\nCapEff:\t0000000000000000\n2\n"
+    );
+    e.ok(&["rm", "-f", short]);
+    assert!(
+        !Path::new("/sys/fs/cgroup/memory/berth")
+            .join(short)
+            .exists()
+    );
+}

@@ -5,6 +5,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
+use berth_engine::containers::limits::Limits;
 use berth_engine::containers::logs::{self, LogReader};
 use berth_engine::containers::{Containers, NetworkMode, RunOptions, runtime_id};
 use berth_runtime::logs::{LogEntry, Stream};
@@ -52,6 +53,33 @@ pub struct RunArgs {
     /// Run a tiny init as PID 1 that reaps zombies and forwards signals.
     #[arg(long)]
     init: bool,
+    /// Memory limit (`64m`, `1g`).
+    #[arg(short = 'm', long)]
+    memory: Option<String>,
+    /// CPU limit in CPUs (`0.5`).
+    #[arg(long)]
+    cpus: Option<f64>,
+    /// Maximum number of processes.
+    #[arg(long)]
+    pids_limit: Option<i64>,
+    /// Mount the root file system read-only.
+    #[arg(long)]
+    read_only: bool,
+    /// Add a capability (`NET_ADMIN`, `ALL`).
+    #[arg(long)]
+    cap_add: Vec<String>,
+    /// Drop a capability (`CHOWN`, `ALL`).
+    #[arg(long)]
+    cap_drop: Vec<String>,
+    /// `no-new-privileges` or `seccomp=unconfined`.
+    #[arg(long)]
+    security_opt: Vec<String>,
+    /// Resource limit `NAME=SOFT[:HARD]` (e.g. `nofile=1024:2048`).
+    #[arg(long)]
+    ulimit: Vec<String>,
+    /// Mount a tmpfs at `/path[:options]`.
+    #[arg(long)]
+    tmpfs: Vec<String>,
     /// Image to run.
     image: String,
     /// Command and arguments (replace the image's `Cmd`).
@@ -75,6 +103,17 @@ impl RunArgs {
             network: NetworkMode::parse(&self.network),
             auto_remove: self.rm,
             init: self.init,
+            limits: Limits {
+                memory: self.memory.clone(),
+                cpus: self.cpus,
+                pids_limit: self.pids_limit,
+                read_only: self.read_only,
+                cap_add: self.cap_add.clone(),
+                cap_drop: self.cap_drop.clone(),
+                security_opt: self.security_opt.clone(),
+                ulimits: self.ulimit.clone(),
+                tmpfs: self.tmpfs.clone(),
+            },
         }
     }
 }

@@ -63,7 +63,8 @@ impl Containers {
         let config = &image.config().config;
         let dir = self.dir(&id);
         let host_network = opts.network == NetworkMode::Host;
-        let spec = super::spec::build(config, opts, &hostname, host_network, &dir)?;
+        let mut spec = super::spec::build(config, opts, &hostname, host_network, &dir)?;
+        super::limits::apply(&mut spec, &opts.limits)?;
         let (upper, work) = (dir.join("upper"), dir.join("work"));
         for d in [&upper, &work] {
             std::fs::create_dir_all(d).map_err(ContainersError::io("create directory", d))?;

@@ -14,6 +14,7 @@
 //! runtime that must not block should run these futures on a blocking-friendly task.
 
 mod lifecycle;
+pub mod limits;
 pub mod logs;
 mod names;
 pub mod network;
@@ -36,7 +37,7 @@ pub use lifecycle::{Created, parse_signal};
 pub use network::NetworkMode;
 
 /// What `berth run` asks for (Docker's `docker run` options that berth supports).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct RunOptions {
     /// Image reference (`busybox`, `busybox:latest`, `registry/x@sha256:…`).
     pub image: String,
@@ -64,6 +65,8 @@ pub struct RunOptions {
     pub auto_remove: bool,
     /// `--init`.
     pub init: bool,
+    /// Resource and security options.
+    pub limits: limits::Limits,
 }
 
 impl RunOptions {
@@ -155,6 +158,9 @@ pub enum ContainersError {
     /// The options do not make a spec.
     #[error(transparent)]
     Spec(#[from] spec::SpecError),
+    /// A resource or security option is invalid.
+    #[error(transparent)]
+    Limits(#[from] limits::LimitsError),
     /// A `-p` value is invalid.
     #[error(transparent)]
     Port(#[from] ports::InvalidPort),
