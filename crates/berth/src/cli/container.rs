@@ -64,7 +64,7 @@ pub fn open(global: &GlobalArgs) -> Result<Containers, CliError> {
 #[derive(Debug, Subcommand)]
 pub enum Commands {
     /// Create and start a container from an image.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// List containers.
     Ps(PsArgs),
     /// Show a container's output.
