@@ -5,8 +5,9 @@
 //! ports, write its `/etc/hosts`, `/etc/resolv.conf` and `/etc/hostname`, start it, and record
 //! a [`ContainerDoc`] in the engine's store. [`Containers::remove`] is the inverse.
 //!
-//! Layout: `<root>/containers/<id>/` holds `upper/`, `work/` and the log; the runtime keeps its
-//! own state (monitor socket, `state.json`) in `<root>/runtime/<id>/`, so that a runtime
+//! Layout: `<root>/containers/<id>/` holds `upper/`, `work/`, the log and the three `/etc`
+//! files (bind-mounted into the container); the runtime keeps its own state (monitor socket,
+//! `state.json`) in `<root>/runtime/<short id>/` (see [`runtime_id`]), so that a runtime
 //! container can be deleted and created again (`start` after the process exited) without
 //! losing the container's file-system changes.
 //!
