@@ -420,3 +420,29 @@ fn resource_and_security_options_are_enforced() {
             .exists()
     );
 }
+
+#[test]
+fn foreground_run_forwards_signals_to_the_container() {
+    let e = Env::new("run_sig_proxy");
+    let (pid, mut stdout) = e.env.spawn(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'echo got-int; exit 5' INT; echo ready; while true; do sleep 0.1; done",
+    ]);
+    let mut first = [0u8; 6];
+    stdout.read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"ready\n");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    assert_eq!(e.env.wait_spawned(pid, Duration::from_secs(20)), Some(5));
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    assert_eq!(rest, "got-int\n");
+    assert_eq!(e.ok(&["ps", "-aq"]), "");
+}

@@ -155,6 +155,7 @@ pub fn run(global: &GlobalArgs, args: &RunArgs) -> ExitCode {
     }
     let result = (|| -> Result<i32, CliError> {
         let container = runtime.load(runtime_id(&created.id))?;
+        proxy_signals(container.clone());
         let log = open(global)?.find(&created.id)?.doc.log_path;
         let mut reader = LogReader::new(&log);
         reader.follow(
@@ -184,6 +185,52 @@ pub fn run(global: &GlobalArgs, args: &RunArgs) -> ExitCode {
         eprintln!("berth: {}", super::error_chain(&e));
     }
     ExitCode::from(code.clamp(0, 255) as u8)
+}
+
+/// Docker's `--sig-proxy`: signals sent to a foreground `berth run` (Ctrl-C, `kill`) go to the
+/// container's process, so it decides how to end. Runs on its own thread until berth exits.
+fn proxy_signals(container: berth_runtime::Container) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let kinds = [
+        (SignalKind::interrupt(), berth_runtime::Signal::SIGINT),
+        (SignalKind::terminate(), berth_runtime::Signal::SIGTERM),
+        (SignalKind::hangup(), berth_runtime::Signal::SIGHUP),
+        (SignalKind::quit(), berth_runtime::Signal::SIGQUIT),
+        (SignalKind::user_defined1(), berth_runtime::Signal::SIGUSR1),
+        (SignalKind::user_defined2(), berth_runtime::Signal::SIGUSR2),
+    ];
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return;
+    };
+    // Register before returning, so no signal that arrives later kills berth itself.
+    let streams: Vec<_> = rt.block_on(async {
+        kinds
+            .into_iter()
+            .filter_map(|(kind, sig)| signal(kind).ok().map(|s| (s, sig)))
+            .collect()
+    });
+    std::thread::spawn(move || {
+        rt.block_on(async move {
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+            for (mut stream, sig) in streams {
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    while stream.recv().await.is_some() {
+                        if tx.send(sig).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+            while let Some(sig) = rx.recv().await {
+                // The container may have exited meanwhile; nothing to forward to then.
+                let _ = container.kill(sig);
+            }
+        })
+    });
 }
 
 /// Runs an engine future on a small single-threaded runtime.
