@@ -4,3 +4,4 @@ mod cli;
 mod config;
 mod daemon;
 mod layering;
+mod run;

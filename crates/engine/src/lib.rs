@@ -2,9 +2,11 @@
 //! store, a plan ordered as a graph, and the executor that carries it out.
 //!
 //! For now this holds the [`Engine`] handle the daemon serves, its crash-safe
-//! [`store`] and its [`events`] bus.
+//! [`store`], its [`events`] bus, and [`containers`]: single containers as `berth run`
+//! makes them.
 #![forbid(unsafe_code)]
 
+pub mod containers;
 pub mod events;
 pub mod store;
 

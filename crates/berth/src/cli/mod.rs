@@ -1,6 +1,10 @@
 //! Command-line parsing and dispatch. One file per command (or group of commands).
 
 mod build;
+mod container;
+mod container_format;
+mod container_network;
+mod container_run;
 mod daemon;
 mod events;
 mod runtime;
@@ -97,6 +101,8 @@ enum Command {
     RuntimeHelper(runtime::HelperArgs),
     #[command(flatten)]
     Image(image::Commands),
+    #[command(flatten)]
+    Container(container::Commands),
 }
 
 /// Runs a client command's future on a small single-threaded runtime.
@@ -168,5 +174,6 @@ pub fn main() -> ExitCode {
         Command::Runtime(args) => runtime::run(global, &args),
         Command::RuntimeHelper(args) => runtime::helper(&args),
         Command::Image(c) => image::run(global, c),
+        Command::Container(c) => container::run(global, c),
     }
 }

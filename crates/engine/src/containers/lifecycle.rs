@@ -1,0 +1,364 @@
+//! Create, start, stop, signal, wait for and remove containers.
+
+use std::net::IpAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use berth_runtime::{
+    Container, ContainerRequest, ExitStatus, LogConfig, Rootfs, RuntimeError, Signal, Status, Stdio,
+};
+
+use super::network::{self, EtcFiles, NetworkMode};
+use super::{ContainerDoc, ContainerInfo, Containers, ContainersError, RunOptions, names, ports};
+use crate::events::{Event, EventType};
+
+/// What [`Containers::run`] created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Created {
+    /// The id.
+    pub id: String,
+    /// The name.
+    pub name: String,
+    /// Warnings of the runtime (clamped limits…).
+    pub warnings: Vec<String>,
+}
+
+fn write_file(path: &Path, text: &str) -> Result<(), ContainersError> {
+    std::fs::write(path, text).map_err(ContainersError::io("write", path))
+}
+
+impl Containers {
+    /// `docker run -d`: creates and starts a container; returns once its process runs.
+    /// On failure nothing of it remains.
+    pub async fn run(&self, opts: &RunOptions) -> Result<Created, ContainersError> {
+        let image = self.resolve_image(&opts.image)?;
+        let store = self.engine.store();
+        let docs = store.list::<ContainerDoc>()?;
+        let id = names::new_id()?;
+        let name = match &opts.name {
+            Some(n) => {
+                names::validate(n)?;
+                if let Some((_, d)) = docs.iter().find(|(_, d)| &d.name == n) {
+                    return Err(ContainersError::NameInUse {
+                        name: n.clone(),
+                        id: d.id.clone(),
+                    });
+                }
+                n.clone()
+            }
+            None => names::generate(&id, |n| docs.iter().any(|(_, d)| d.name == n)),
+        };
+        let mappings = opts
+            .publish
+            .iter()
+            .map(|p| ports::parse(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        let hostname = match (&opts.hostname, &opts.network) {
+            (Some(h), _) => h.clone(),
+            (None, NetworkMode::Host) => std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_owned())
+                .unwrap_or_else(|_| id[..12].to_owned()),
+            (None, _) => id[..12].to_owned(),
+        };
+        let config = &image.config().config;
+        let dir = self.dir(&id);
+        let host_network = opts.network == NetworkMode::Host;
+        let mut spec = super::spec::build(config, opts, &hostname, host_network, &dir)?;
+        super::limits::apply(&mut spec, &opts.limits)?;
+        let (upper, work) = (dir.join("upper"), dir.join("work"));
+        for d in [&upper, &work] {
+            std::fs::create_dir_all(d).map_err(ContainersError::io("create directory", d))?;
+        }
+        for file in super::spec::ETC_FILES {
+            write_file(&dir.join(file), "")?;
+        }
+        let log_path = dir.join(format!("{id}-json.log"));
+        let doc = ContainerDoc {
+            id: id.clone(),
+            name: name.clone(),
+            image: opts.image.clone(),
+            image_id: image.id.to_string(),
+            command: super::spec::command(config, opts)?,
+            created: berth_runtime::clock::now_rfc3339(),
+            hostname,
+            network: opts.network.clone(),
+            publish: opts.publish.clone(),
+            ports: Vec::new(),
+            ip: None,
+            stop_signal: config
+                .stop_signal
+                .clone()
+                .unwrap_or_else(|| "SIGTERM".to_owned()),
+            auto_remove: opts.auto_remove,
+            log_path: log_path.clone(),
+        };
+        let request = ContainerRequest {
+            id: super::runtime_id(&id).to_owned(),
+            spec,
+            rootfs: Rootfs::Overlay {
+                lowerdirs: image.snapshots(),
+                upper,
+                work,
+            },
+            stdio: Stdio::Logs(LogConfig {
+                path: log_path,
+                max_size: None,
+                max_files: 1,
+            }),
+            netns: None,
+            user: super::spec::user(config, opts),
+            init: opts.init,
+        };
+        let result = self.create_and_start(request, doc, &mappings).await;
+        match result {
+            Ok((doc, warnings)) => {
+                let _ = self.engine.emit(
+                    Event::now(EventType::Container, "start", &doc.id)
+                        .with("name", &doc.name)
+                        .with("image", &doc.image),
+                );
+                Ok(Created {
+                    id: doc.id,
+                    name: doc.name,
+                    warnings,
+                })
+            }
+            Err(e) => {
+                let undo = self.destroy(&id, &opts.network).await;
+                std::fs::remove_dir_all(&dir).ok();
+                match undo {
+                    Ok(()) => Err(e),
+                    Err(cleanup) => Err(ContainersError::Cleanup {
+                        cause: Box::new(e),
+                        cleanup: Box::new(cleanup),
+                    }),
+                }
+            }
+        }
+    }
+
+    /// Creates the runtime container, wires its network, records it and starts it.
+    async fn create_and_start(
+        &self,
+        request: ContainerRequest,
+        mut doc: ContainerDoc,
+        mappings: &[berth_net::PortMapping],
+    ) -> Result<(ContainerDoc, Vec<String>), ContainersError> {
+        let container = self.runtime.create(request)?;
+        self.wire(&container, &mut doc, mappings).await?;
+        self.engine.store().put(&doc.id, &doc)?;
+        container.start()?;
+        Ok((doc, container.warnings().to_vec()))
+    }
+
+    /// Attaches the created container's namespace, publishes its ports and writes its
+    /// `/etc` files (bind-mounted from its directory).
+    async fn wire(
+        &self,
+        container: &Container,
+        doc: &mut ContainerDoc,
+        mappings: &[berth_net::PortMapping],
+    ) -> Result<(), ContainersError> {
+        let pid = container
+            .state()?
+            .pid
+            .ok_or_else(|| RuntimeError::MonitorGone { id: doc.id.clone() })?;
+        let mut addresses: Vec<IpAddr> = Vec::new();
+        doc.ports.clear();
+        doc.ip = None;
+        if let NetworkMode::Bridge(net_name) = &doc.network {
+            let net = self.net().await?;
+            let attachment = network::attach(&net, net_name, &doc.id, &doc.name, pid).await?;
+            addresses.push(IpAddr::V4(attachment.ip));
+            doc.ip = Some(attachment.ip.to_string());
+            if !mappings.is_empty() {
+                doc.ports = net.publish(&doc.id, mappings).await?;
+            }
+        }
+        let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        let files = match doc.network {
+            NetworkMode::Host => EtcFiles {
+                hosts: std::fs::read_to_string("/etc/hosts").unwrap_or_default(),
+                resolv_conf: host_resolv,
+                hostname: format!("{}\n", doc.hostname),
+            },
+            _ => EtcFiles::new(&doc.hostname, &addresses, &host_resolv),
+        };
+        // Rewritten in place (same inode), so the container's bind mounts see the content.
+        let dir = self.dir(&doc.id);
+        write_file(&dir.join("hosts"), &files.hosts)?;
+        write_file(&dir.join("resolv.conf"), &files.resolv_conf)?;
+        write_file(&dir.join("hostname"), &files.hostname)?;
+        Ok(())
+    }
+
+    /// Removes the runtime container (killing it) and its network wiring; keeps the
+    /// container's directory and document.
+    async fn destroy(&self, id: &str, mode: &NetworkMode) -> Result<(), ContainersError> {
+        let runtime = match self.runtime.load(super::runtime_id(id)) {
+            Ok(c) => c.delete(true).map_err(ContainersError::from),
+            Err(RuntimeError::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        };
+        let net = match mode {
+            NetworkMode::Bridge(_) => match self.net().await {
+                Ok(net) => network::release(&net, mode, id)
+                    .await
+                    .map_err(ContainersError::from),
+                Err(e) => Err(e),
+            },
+            _ => Ok(()),
+        };
+        runtime.and(net)
+    }
+
+    /// `docker start`: runs a created or exited container again (same file system, new
+    /// process, network wired again). A running container is left alone.
+    pub async fn start(&self, key: &str) -> Result<ContainerInfo, ContainersError> {
+        let info = self.find(key)?;
+        if info.is_running() {
+            return Ok(info);
+        }
+        let mut doc = info.doc;
+        let container = self.runtime.load(super::runtime_id(&doc.id))?;
+        if container.state()?.status == Status::Created {
+            container.start()?;
+        } else {
+            let request = container.launch_config()?.request;
+            self.destroy(&doc.id, &doc.network).await?;
+            let mappings = doc
+                .publish
+                .iter()
+                .map(|p| ports::parse(p))
+                .collect::<Result<Vec<_>, _>>()?;
+            let container = self.runtime.create(request)?;
+            let wired = self.wire(&container, &mut doc, &mappings).await;
+            let started = wired.and_then(|()| {
+                self.engine.store().put(&doc.id, &doc)?;
+                Ok(container.start()?)
+            });
+            if let Err(e) = started {
+                self.destroy(&doc.id, &doc.network).await.ok();
+                return Err(e);
+            }
+        }
+        let _ = self
+            .engine
+            .emit(Event::now(EventType::Container, "start", &doc.id).with("name", &doc.name));
+        Ok(self.info(doc))
+    }
+
+    /// `docker stop -t`: the image's stop signal, then `SIGKILL` after `grace`; the network
+    /// is released once the process has gone.
+    pub async fn stop(&self, key: &str, grace: Duration) -> Result<ExitStatus, ContainersError> {
+        let info = self.find(key)?;
+        let doc = &info.doc;
+        let container = self.runtime.load(super::runtime_id(&doc.id))?;
+        let signal = parse_signal(&doc.stop_signal).unwrap_or(Signal::SIGTERM);
+        let status = match container.kill(signal) {
+            Ok(()) => match container.wait_timeout(Some(grace.max(Duration::from_millis(1))))? {
+                Some(s) => s,
+                None => {
+                    match container.kill(Signal::SIGKILL) {
+                        Ok(()) | Err(RuntimeError::WrongStatus { .. }) => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                    container.wait()?
+                }
+            },
+            Err(RuntimeError::WrongStatus { .. } | RuntimeError::MonitorGone { .. }) => {
+                container.wait()?
+            }
+            Err(e) => return Err(e.into()),
+        };
+        self.release_network(doc).await?;
+        let _ = self
+            .engine
+            .emit(Event::now(EventType::Container, "stop", &doc.id).with("name", &doc.name));
+        Ok(status)
+    }
+
+    /// Unpublishes and detaches an exited container (its namespace is gone with its process)
+    /// and records that it has no address or ports any more.
+    pub async fn release_network(&self, doc: &ContainerDoc) -> Result<(), ContainersError> {
+        if let NetworkMode::Bridge(_) = doc.network {
+            network::release(&self.net().await?, &doc.network, &doc.id).await?;
+        }
+        if doc.ip.is_some() || !doc.ports.is_empty() {
+            let cleared = ContainerDoc {
+                ip: None,
+                ports: Vec::new(),
+                ..doc.clone()
+            };
+            self.engine.store().put(&doc.id, &cleared)?;
+        }
+        Ok(())
+    }
+
+    /// `docker kill -s`.
+    pub fn kill(&self, key: &str, signal: Signal) -> Result<String, ContainersError> {
+        let info = self.find(key)?;
+        if !info.is_running() {
+            return Err(ContainersError::NotRunning(info.doc.name));
+        }
+        self.runtime
+            .load(super::runtime_id(&info.doc.id))?
+            .kill(signal)?;
+        Ok(info.doc.id)
+    }
+
+    /// `docker wait`: blocks until the container's process has exited.
+    pub fn wait(&self, key: &str) -> Result<ExitStatus, ContainersError> {
+        let info = self.find(key)?;
+        Ok(self.runtime.load(super::runtime_id(&info.doc.id))?.wait()?)
+    }
+
+    /// `docker rm [-f]`: deletes the runtime container, its network wiring, its directory
+    /// (upper layer, logs) and its document.
+    pub async fn remove(&self, key: &str, force: bool) -> Result<String, ContainersError> {
+        let info = self.find(key)?;
+        if info.is_running() && !force {
+            return Err(ContainersError::Running(info.doc.name));
+        }
+        let doc = info.doc;
+        self.destroy(&doc.id, &doc.network).await?;
+        let dir = self.dir(&doc.id);
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(ContainersError::io("remove", &dir)(e)),
+        }
+        self.engine.store().delete::<ContainerDoc>(&doc.id)?;
+        let _ = self
+            .engine
+            .emit(Event::now(EventType::Container, "destroy", &doc.id).with("name", &doc.name));
+        Ok(doc.id)
+    }
+}
+
+/// `TERM`, `SIGTERM`, `term` or `15`.
+pub fn parse_signal(s: &str) -> Option<Signal> {
+    if let Ok(n) = s.parse::<i32>() {
+        return Signal::try_from(n).ok();
+    }
+    let upper = s.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    name.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_parse_by_name_and_number() {
+        assert_eq!(parse_signal("SIGQUIT"), Some(Signal::SIGQUIT));
+        assert_eq!(parse_signal("hup"), Some(Signal::SIGHUP));
+        assert_eq!(parse_signal("9"), Some(Signal::SIGKILL));
+        assert_eq!(parse_signal("nope"), None);
+    }
+}

@@ -1,0 +1,448 @@
+//! `berth run` and the single-container commands, as a user sees them: output, exit codes,
+//! `ps`, `logs`, `inspect`, a published port answering, and `rm` leaving nothing behind.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use berth_tests::{TestEnv, eventually, require_root};
+
+/// A test env with `busybox:latest` imported from /bin/busybox; every container of the env
+/// is force-removed on drop, so a failing test leaves no process, mount or link behind.
+struct Env {
+    env: TestEnv,
+}
+
+impl Env {
+    fn new(name: &str) -> Env {
+        require_root("containers need namespaces, mounts, cgroups and netlink");
+        let env = TestEnv::new(name);
+        let rootfs = env.dir().join("busybox-rootfs");
+        for d in ["bin", "etc", "tmp", "proc", "sys", "dev", "root"] {
+            std::fs::create_dir_all(rootfs.join(d)).unwrap();
+        }
+        std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
+        let list = Command::new("/bin/busybox").arg("--list").output().unwrap();
+        for applet in String::from_utf8(list.stdout).unwrap().lines() {
+            if applet != "busybox" {
+                std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
+            }
+        }
+        std::fs::write(
+            rootfs.join("etc/passwd"),
+            "root:x:0:0:root:/root:/bin/sh\nwww:x:1000:1000::/tmp:/bin/sh\n",
+        )
+        .unwrap();
+        std::fs::write(rootfs.join("etc/group"), "root:x:0:\nwww:x:1000:\n").unwrap();
+        env.run_ok(&[
+            "import",
+            rootfs.to_str().unwrap(),
+            "busybox:latest",
+            "--change",
+            "CMD [\"sh\"]",
+            "--change",
+            "ENV PATH=/bin",
+        ]);
+        Env { env }
+    }
+
+    fn run(&self, args: &[&str]) -> (Option<i32>, String, String) {
+        let out = self.env.run(args);
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        self.env.run_ok(args)
+    }
+
+    fn inspect(&self, name: &str) -> serde_json::Value {
+        let text = self.ok(&["inspect", name]);
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        v[0].clone()
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let out = self.env.run(&["ps", "-aq"]);
+        for id in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+            let _ = self.env.run(&["rm", "-f", id]);
+        }
+        let out = self.env.run(&["network", "ls", "-q"]);
+        for name in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+            let _ = self.env.run(&["network", "rm", name]);
+        }
+    }
+}
+
+fn links_with(prefix: &str) -> Vec<String> {
+    let out = Command::new("ip").args(["-o", "link"]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split(": ").nth(1))
+        .map(|n| n.split('@').next().unwrap_or(n).to_string())
+        .filter(|n| n.starts_with(prefix))
+        .collect()
+}
+
+/// berth's FNV-1a hash of a root path, from which it names the root's links and nft table.
+fn root_hash(root: &Path) -> u32 {
+    root.as_os_str()
+        .as_encoded_bytes()
+        .iter()
+        .fold(0x811c_9dc5u32, |h, b| {
+            (h ^ u32::from(*b)).wrapping_mul(0x0100_0193)
+        })
+}
+
+/// The link prefix of a root: `berth` + 4 hex digits of its hash.
+fn link_prefix(root: &Path) -> String {
+    format!("berth{:04x}", root_hash(root) & 0xffff)
+}
+
+fn nft_tables() -> String {
+    let out = Command::new("nft")
+        .args(["list", "tables"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn mounts_under(dir: &Path) -> Vec<String> {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(dir.to_str().unwrap()))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn run_streams_output_and_exits_with_the_container_code() {
+    let e = Env::new("run_streams_output");
+    let (code, out, _) = e.run(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "echo hello; echo oops >&2; exit 3",
+    ]);
+    assert_eq!(code, Some(3));
+    assert_eq!(out, "hello\n");
+    // --rm: nothing is left to list.
+    assert_eq!(e.ok(&["ps", "-aq"]), "");
+    let leftovers: Vec<_> = std::fs::read_dir(e.env.root.join("containers"))
+        .map(|d| d.flatten().map(|x| x.file_name()).collect())
+        .unwrap_or_default();
+    assert_eq!(leftovers, Vec::<std::ffi::OsString>::new());
+}
+
+#[test]
+fn run_reports_docker_exit_codes_for_berth_and_command_failures() {
+    let e = Env::new("run_exit_codes");
+    let (code, _, err) = e.run(&["run", "--rm", "nosuchimage"]);
+    assert_eq!(code, Some(125));
+    assert!(
+        err.contains("Unable to find image 'nosuchimage:latest' locally"),
+        "{err}"
+    );
+    let (code, _, _) = e.run(&["run", "--rm", "busybox", "nosuchcommand"]);
+    assert_eq!(code, Some(127));
+    let (code, _, _) = e.run(&["run", "--rm", "busybox", "/etc/passwd"]);
+    assert_eq!(code, Some(126));
+    assert_eq!(e.ok(&["ps", "-aq"]), "");
+}
+
+#[test]
+fn run_applies_env_workdir_user_hostname_entrypoint_and_volumes() {
+    let e = Env::new("run_options");
+    let host_dir = e.env.dir().join("shared");
+    std::fs::create_dir(&host_dir).unwrap();
+    std::fs::write(host_dir.join("f"), "from host\n").unwrap();
+    let volume = format!("{}:/data:ro", host_dir.display());
+    let (code, out, err) = e.run(&[
+        "run",
+        "--rm",
+        "-e",
+        "GREETING=hi there",
+        "-w",
+        "/tmp",
+        "-u",
+        "www",
+        "--hostname",
+        "box1",
+        "-v",
+        &volume,
+        "--entrypoint",
+        "sh",
+        "busybox",
+        "-c",
+        "echo $GREETING; pwd; id -u; hostname; cat /etc/hostname; cat /data/f; touch /data/x || echo read-only",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        out,
+        "hi there\n/tmp\n1000\nbox1\nbox1\nfrom host\nread-only\n"
+    );
+    assert!(!host_dir.join("x").exists());
+}
+
+#[test]
+fn detached_container_lifecycle_ps_logs_stop_start_kill_wait_rm() {
+    let e = Env::new("detached_lifecycle");
+    let id = e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "looper",
+        "busybox",
+        "sh",
+        "-c",
+        "echo started; trap 'echo bye; exit 7' TERM; while true; do sleep 0.1; done",
+    ]);
+    let id = id.trim().to_string();
+    assert_eq!(id.len(), 64, "{id}");
+    assert!(id.bytes().all(|b| b.is_ascii_hexdigit()));
+    let ps = e.ok(&["ps"]);
+    assert!(ps.starts_with("CONTAINER ID"), "{ps}");
+    let row = ps.lines().nth(1).expect("one container row");
+    assert!(row.starts_with(&id[..12]), "{row}");
+    assert!(row.contains("Up "), "{row}");
+    assert!(row.ends_with("looper"), "{row}");
+    let json: serde_json::Value =
+        serde_json::from_str(e.ok(&["ps", "--format", "json"]).trim()).unwrap();
+    assert_eq!(json["Names"], "looper");
+    assert_eq!(json["State"], "running");
+    eventually("the first log line", Duration::from_secs(10), || {
+        (e.ok(&["logs", "looper"]) == "started\n").then_some(())
+    });
+    let ip = e.inspect("looper")["NetworkSettings"]["IPAddress"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(ip.starts_with("10.1"), "{ip}");
+    // The name resolves to the container's address inside it.
+    let (code, _, _) = e.run(&[
+        "exec",
+        "looper",
+        "sh",
+        "-c",
+        "grep -q \"$(hostname)\" /etc/hosts",
+    ]);
+    assert_eq!(code, Some(0));
+    assert_eq!(e.ok(&["stop", "-t", "5", "looper"]), "looper\n");
+    assert_eq!(e.ok(&["logs", "looper"]), "started\nbye\n");
+    assert_eq!(e.ok(&["ps", "-q"]), "");
+    let all = e.ok(&["ps", "-a"]);
+    assert!(all.contains("Exited (7)"), "{all}");
+    assert_eq!(e.inspect("looper")["State"]["ExitCode"], 7);
+
+    assert_eq!(e.ok(&["start", "looper"]), "looper\n");
+    assert_eq!(e.inspect(&id[..12])["State"]["Running"], true);
+    eventually(
+        "the restarted container's log",
+        Duration::from_secs(10),
+        || (e.ok(&["logs", "--tail", "1", "looper"]) == "started\n").then_some(()),
+    );
+    assert_eq!(e.ok(&["kill", "-s", "KILL", "looper"]), "looper\n");
+    assert_eq!(e.ok(&["wait", "looper"]), "137\n");
+
+    let (code, _, err) = e.run(&["rm", "nosuch"]);
+    assert_eq!(code, Some(125));
+    assert!(err.contains("No such container: nosuch"), "{err}");
+    assert_eq!(e.ok(&["rm", "looper"]), "looper\n");
+    assert_eq!(e.ok(&["ps", "-aq"]), "");
+    assert!(!e.env.root.join("containers").join(&id).exists());
+    assert_eq!(mounts_under(&e.env.root), Vec::<String>::new());
+    assert!(
+        !Path::new("/sys/fs/cgroup/pids/berth")
+            .join(&id[..12])
+            .exists()
+    );
+}
+
+#[test]
+fn published_port_answers_on_localhost_and_rm_f_cleans_up() {
+    let e = Env::new("published_port");
+    let id = e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "-p",
+        "127.0.0.1::80",
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir /www && echo hello-from-httpd > /www/index.html && exec httpd -f -p 80 -h /www",
+    ]);
+    let id = id.trim().to_string();
+    let info = e.inspect("web");
+    let port: u16 = info["NetworkSettings"]["Ports"]["80/tcp"][0]["HostPort"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_ne!(port, 0);
+    let body = eventually("httpd to answer", Duration::from_secs(10), || {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+        s.write_all(b"GET /index.html HTTP/1.0\r\n\r\n").ok()?;
+        let mut text = String::new();
+        s.read_to_string(&mut text).ok()?;
+        text.contains("200").then_some(text)
+    });
+    assert!(body.ends_with("hello-from-httpd\n"), "{body}");
+    let ps = e.ok(&["ps"]);
+    assert!(ps.contains(&format!("127.0.0.1:{port}->80/tcp")), "{ps}");
+    let (code, _, err) = e.run(&["rm", "web"]);
+    assert_eq!(code, Some(125));
+    assert!(err.contains("container is running"), "{err}");
+    // The bridge and the container's host veth exist while it runs; rm -f takes the veth.
+    let prefix = link_prefix(&e.env.root);
+    assert_eq!(links_with(&prefix).len(), 2, "{:?}", links_with(&prefix));
+    assert_eq!(e.ok(&["rm", "-f", "web"]), "web\n");
+    assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
+    assert!(!e.env.root.join("containers").join(&id).exists());
+    assert_eq!(links_with(&prefix).len(), 1, "{:?}", links_with(&prefix));
+    assert_eq!(mounts_under(&e.env.root), Vec::<String>::new());
+}
+
+#[test]
+fn user_networks_none_and_host_modes_and_network_commands() {
+    let e = Env::new("user_networks");
+    let table = format!("berth_{:08x}", root_hash(&e.env.root));
+    e.ok(&["network", "create", "front"]);
+    assert_eq!(e.ok(&["network", "ls", "-q"]), "front\n");
+    let net: serde_json::Value =
+        serde_json::from_str(&e.ok(&["network", "inspect", "front"])).unwrap();
+    let subnet = net[0]["subnet"].as_str().unwrap().to_string();
+    let prefix = subnet.rsplit_once('.').unwrap().0.to_string();
+    let (code, out, err) = e.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "front",
+        "busybox",
+        "ip",
+        "-o",
+        "-4",
+        "addr",
+        "show",
+        "eth0",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.contains(&format!("inet {prefix}.")),
+        "{out} (subnet {subnet})"
+    );
+    let (code, out, _) = e.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "busybox",
+        "ip",
+        "-o",
+        "link",
+    ]);
+    assert_eq!(code, Some(0));
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(out.contains(": lo:"), "{out}");
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let (code, out, _) = e.run(&["run", "--rm", "--network", "host", "busybox", "hostname"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(out.trim(), host.trim());
+    assert!(nft_tables().contains(&table), "{}", nft_tables());
+    let (code, _, err) = e.run(&["run", "--rm", "--network", "nosuch", "busybox", "true"]);
+    assert_eq!(code, Some(125));
+    assert!(err.contains("network nosuch not found"), "{err}");
+    assert_eq!(e.ok(&["network", "rm", "front"]), "front\n");
+    assert_eq!(e.ok(&["network", "ls", "-q"]), "");
+    assert_eq!(links_with(&link_prefix(&e.env.root)), Vec::<String>::new());
+    assert!(!nft_tables().contains(&table), "{}", nft_tables());
+}
+
+#[test]
+fn resource_and_security_options_are_enforced() {
+    let e = Env::new("run_limits");
+    let id = e.ok(&[
+        "run",
+        "-d",
+        "--memory",
+        "32m",
+        "--pids-limit",
+        "20",
+        "--read-only",
+        "--tmpfs",
+        "/scratch",
+        "--cap-drop",
+        "ALL",
+        "--ulimit",
+        "nofile=100:200",
+        "--security-opt",
+        "no-new-privileges",
+        "busybox",
+        "sh",
+        "-c",
+        "touch /x 2>/dev/null || echo ro; touch /scratch/y && echo tmpfs-ok; ulimit -n; \
+         grep NoNewPrivs /proc/self/status; grep CapEff /proc/self/status; \
+         grep -c localhost /etc/hosts; sleep 1000",
+    ]);
+    let short = &id.trim()[..12];
+    let memory = std::fs::read_to_string(format!(
+        "/sys/fs/cgroup/memory/berth/{short}/memory.limit_in_bytes"
+    ))
+    .unwrap();
+    assert_eq!(memory.trim(), (32u64 << 20).to_string());
+    let pids =
+        std::fs::read_to_string(format!("/sys/fs/cgroup/pids/berth/{short}/pids.max")).unwrap();
+    assert_eq!(pids.trim(), "20");
+    let logs = eventually("the probe output", Duration::from_secs(10), || {
+        let l = e.ok(&["logs", short]);
+        (l.lines().count() >= 6).then_some(l)
+    });
+    assert_eq!(
+        logs,
+        "ro\ntmpfs-ok\n100\nNoNewPrivs:\t1\nCapEff:\t0000000000000000\n2\n"
+    );
+    e.ok(&["rm", "-f", short]);
+    assert!(
+        !Path::new("/sys/fs/cgroup/memory/berth")
+            .join(short)
+            .exists()
+    );
+}
+
+#[test]
+fn foreground_run_forwards_signals_to_the_container() {
+    let e = Env::new("run_sig_proxy");
+    let (pid, mut stdout) = e.env.spawn(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'echo got-int; exit 5' INT; echo ready; while true; do sleep 0.1; done",
+    ]);
+    let mut first = [0u8; 6];
+    stdout.read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"ready\n");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    assert_eq!(e.env.wait_spawned(pid, Duration::from_secs(20)), Some(5));
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    assert_eq!(rest, "got-int\n");
+    assert_eq!(e.ok(&["ps", "-aq"]), "");
+}
