@@ -5,7 +5,7 @@ set -euo pipefail
 
 need=()
 have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
-for pkg in busybox-static skopeo umoci docker-registry nftables iproute2 apache2-utils procps psmisc openssl; do
+for pkg in busybox-static skopeo umoci docker-registry nftables iproute2 apache2-utils procps psmisc openssl iptables; do
   have "$pkg" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
