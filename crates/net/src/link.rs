@@ -170,24 +170,35 @@ pub async fn create_bridge(handle: &Handle, spec: &BridgeSpec) -> Result<u32, Li
         &format!("/proc/sys/net/ipv4/conf/{}/route_localnet", spec.name),
         "1",
     )?;
-    let (gw, len) = spec.gateway;
+    address_and_up(handle, idx, &spec.name, spec.gateway, spec.gateway6).await?;
+    Ok(idx)
+}
+
+/// Gives link `idx` its IPv4 address (and IPv6 one, if any) and sets it up.
+///
+/// IPv6 duplicate address detection is turned off: IPAM guarantees uniqueness, and DAD
+/// would leave the address unusable for about a second.
+async fn address_and_up(
+    handle: &Handle,
+    idx: u32,
+    ifname: &str,
+    (ip, len): (Ipv4Addr, u8),
+    ip6: Option<(Ipv6Addr, u8)>,
+) -> Result<(), LinkError> {
     handle
         .address()
-        .add(idx, IpAddr::V4(gw), len)
+        .add(idx, IpAddr::V4(ip), len)
         .execute()
         .await
-        .map_err(nl("add gateway address to", &spec.name))?;
-    if let Some((gw6, len6)) = spec.gateway6 {
-        sysctl(
-            &format!("/proc/sys/net/ipv6/conf/{}/accept_dad", spec.name),
-            "0",
-        )?;
+        .map_err(nl("add address to", ifname))?;
+    if let Some((ip6, len6)) = ip6 {
+        sysctl(&format!("/proc/sys/net/ipv6/conf/{ifname}/accept_dad"), "0")?;
         handle
             .address()
-            .add(idx, IpAddr::V6(gw6), len6)
+            .add(idx, IpAddr::V6(ip6), len6)
             .execute()
             .await
-            .map_err(nl("add IPv6 gateway address to", &spec.name))?;
+            .map_err(nl("add IPv6 address to", ifname))?;
     }
     let up = LinkUnspec::new_with_index(idx).up().build();
     handle
@@ -195,8 +206,7 @@ pub async fn create_bridge(handle: &Handle, spec: &BridgeSpec) -> Result<u32, Li
         .set(up)
         .execute()
         .await
-        .map_err(nl("set up", &spec.name))?;
-    Ok(idx)
+        .map_err(nl("set up", ifname))
 }
 
 /// Creates a veth pair whose host end `host` is enslaved to the bridge and up, and whose other
@@ -323,34 +333,7 @@ async fn configure_async(side: ContainerSide) -> Result<(), LinkError> {
     let idx = index(&handle, &side.ifname)
         .await?
         .ok_or_else(|| LinkError::NotFound(side.ifname.clone()))?;
-    let (ip, len) = side.ip;
-    handle
-        .address()
-        .add(idx, IpAddr::V4(ip), len)
-        .execute()
-        .await
-        .map_err(nl("add address to", &side.ifname))?;
-    if let Some((ip6, len6)) = side.ip6 {
-        // No duplicate address detection: IPAM guarantees uniqueness, and DAD would leave the
-        // address unusable for about a second after attach.
-        sysctl(
-            &format!("/proc/sys/net/ipv6/conf/{}/accept_dad", side.ifname),
-            "0",
-        )?;
-        handle
-            .address()
-            .add(idx, IpAddr::V6(ip6), len6)
-            .execute()
-            .await
-            .map_err(nl("add IPv6 address to", &side.ifname))?;
-    }
-    let up = LinkUnspec::new_with_index(idx).up().build();
-    handle
-        .link()
-        .set(up)
-        .execute()
-        .await
-        .map_err(nl("set up", &side.ifname))?;
+    address_and_up(&handle, idx, &side.ifname, side.ip, side.ip6).await?;
     wait_oper_up(&handle, idx).await?;
     if let Some(lo) = index(&handle, "lo").await? {
         let up = LinkUnspec::new_with_index(lo).up().build();
