@@ -114,6 +114,7 @@ impl RunArgs {
                 ulimits: self.ulimit.clone(),
                 tmpfs: self.tmpfs.clone(),
             },
+            ..RunOptions::default()
         }
     }
 }

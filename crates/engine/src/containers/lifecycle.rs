@@ -85,12 +85,23 @@ impl Containers {
             publish: opts.publish.clone(),
             ports: Vec::new(),
             ip: None,
-            stop_signal: config
+            stop_signal: opts
                 .stop_signal
                 .clone()
+                .or_else(|| config.stop_signal.clone())
                 .unwrap_or_else(|| "SIGTERM".to_owned()),
             auto_remove: opts.auto_remove,
             log_path: log_path.clone(),
+            labels: opts.labels.clone(),
+            restart: opts.restart,
+            healthcheck: if opts.no_healthcheck {
+                None
+            } else {
+                opts.healthcheck.clone()
+            },
+            stop_timeout: opts.stop_timeout,
+            network_settings: opts.network_settings.clone(),
+            more_networks: opts.more_networks.clone(),
         };
         let request = ContainerRequest {
             id: super::runtime_id(&id).to_owned(),

@@ -19,9 +19,11 @@ pub mod limits;
 pub mod logs;
 mod names;
 pub mod network;
+pub mod policy;
 pub mod ports;
 pub mod spec;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use berth_image::Reference;
@@ -36,6 +38,9 @@ use crate::store::{Document, Kind, StoreError};
 pub use berth_net::{Protocol, Published};
 pub use lifecycle::{Created, parse_signal};
 pub use network::NetworkMode;
+pub use policy::{
+    Health, HealthCheck, HealthResult, HealthStatus, NetworkAttachment, RestartPolicy,
+};
 
 /// What `berth run` asks for (Docker's `docker run` options that berth supports).
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -68,6 +73,22 @@ pub struct RunOptions {
     pub init: bool,
     /// Resource and security options.
     pub limits: limits::Limits,
+    /// `--label KEY=VALUE` (stacks record their project, service and config hash here).
+    pub labels: BTreeMap<String, String>,
+    /// `--restart`.
+    pub restart: RestartPolicy,
+    /// `--health-*` or the stack's `healthcheck`; `None`: the image's `HEALTHCHECK`, if any.
+    pub healthcheck: Option<HealthCheck>,
+    /// `--no-healthcheck`: not even the image's.
+    pub no_healthcheck: bool,
+    /// `--stop-signal` (default: the image's, else `SIGTERM`).
+    pub stop_signal: Option<String>,
+    /// `--stop-timeout` in seconds (default 10).
+    pub stop_timeout: Option<u64>,
+    /// `--network-alias` and `--ip` for the first network (its `network` is ignored).
+    pub network_settings: NetworkAttachment,
+    /// Further networks joined after the first (`eth1`, `eth2`, …).
+    pub more_networks: Vec<NetworkAttachment>,
 }
 
 impl RunOptions {
@@ -111,6 +132,24 @@ pub struct ContainerDoc {
     pub auto_remove: bool,
     /// The log file.
     pub log_path: PathBuf,
+    /// Labels.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// What the supervisor does when the process exits.
+    #[serde(default)]
+    pub restart: RestartPolicy,
+    /// The health check the supervisor runs (the image's unless overridden or disabled).
+    #[serde(default)]
+    pub healthcheck: Option<HealthCheck>,
+    /// Seconds between the stop signal and `SIGKILL` on `stop`.
+    #[serde(default)]
+    pub stop_timeout: Option<u64>,
+    /// Settings of the first network (aliases, fixed address).
+    #[serde(default)]
+    pub network_settings: NetworkAttachment,
+    /// Further networks.
+    #[serde(default)]
+    pub more_networks: Vec<NetworkAttachment>,
 }
 
 impl Document for ContainerDoc {
@@ -125,6 +164,8 @@ pub struct ContainerInfo {
     pub doc: ContainerDoc,
     /// What the runtime reports now.
     pub state: Option<State>,
+    /// What the supervisor last found, for containers with a health check.
+    pub health: Option<Health>,
 }
 
 impl ContainerInfo {
@@ -313,7 +354,11 @@ impl Containers {
             .load(runtime_id(&doc.id))
             .and_then(|c| c.state())
             .ok();
-        ContainerInfo { doc, state }
+        ContainerInfo {
+            doc,
+            state,
+            health: None,
+        }
     }
 
     /// The container named `key`: its name, full id or an unambiguous id prefix.
