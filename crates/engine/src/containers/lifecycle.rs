@@ -115,11 +115,16 @@ impl Containers {
                 upper,
                 work,
             },
-            stdio: Stdio::Logs(LogConfig {
-                path: log_path,
-                max_size: None,
-                max_files: 1,
-            }),
+            stdio: match &opts.console_socket {
+                Some(socket) => Stdio::Tty {
+                    console_socket: socket.clone(),
+                },
+                None => Stdio::Logs(LogConfig {
+                    path: log_path,
+                    max_size: None,
+                    max_files: 1,
+                }),
+            },
             netns: None,
             user: super::spec::user(config, opts),
             init: opts.init,
@@ -247,7 +252,15 @@ impl Containers {
         if container.state()?.status == Status::Created {
             container.start()?;
         } else {
-            let request = container.launch_config()?.request;
+            let mut request = container.launch_config()?.request;
+            // The terminal of a `run -t` went with its client: log the output from now on.
+            if let Stdio::Tty { .. } = request.stdio {
+                request.stdio = Stdio::Logs(LogConfig {
+                    path: doc.log_path.clone(),
+                    max_size: None,
+                    max_files: 1,
+                });
+            }
             self.destroy(&doc.id, &doc.network).await?;
             let mappings = doc
                 .publish

@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use berth_image::Reference;
-use berth_net::{Net, NetError};
+use berth_net::Net;
 use berth_runtime::{Runtime, RuntimeConfig, RuntimeError, State};
 use serde::{Deserialize, Serialize};
 
@@ -37,9 +37,12 @@ use crate::Engine;
 use crate::store::{Document, Kind, StoreError};
 
 /// The net layer's published-port types, as container documents carry them.
-pub use berth_net::{Protocol, Published};
+/// berth's DNS server and the zone it answers from (the daemon runs it on the [`Net`] of its
+/// [`Containers`]).
+pub use berth_net::dns;
+pub use berth_net::{Attachment, NetError, Network, Protocol, Published};
 pub use lifecycle::{Created, parse_signal};
-pub use network::NetworkMode;
+pub use network::{EtcFiles, EtcSources, NetworkMode};
 pub use policy::{
     Health, HealthCheck, HealthResult, HealthStatus, NetworkAttachment, RestartPolicy,
 };
@@ -100,6 +103,9 @@ pub struct RunOptions {
     pub dns_options: Vec<String>,
     /// `--add-host NAME:IP`: extra `/etc/hosts` lines.
     pub extra_hosts: Vec<ExtraHost>,
+    /// `-t`: the process runs on a new pseudo-terminal whose master end the runtime sends to
+    /// this listening Unix socket (runc's `--console-socket`); its output is then not logged.
+    pub console_socket: Option<PathBuf>,
 }
 
 /// One `--add-host` entry (Compose `extra_hosts`).
