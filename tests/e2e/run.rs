@@ -11,12 +11,12 @@ use berth_tests::{TestEnv, eventually, require_root};
 
 /// A test env with `busybox:latest` imported from /bin/busybox; every container of the env
 /// is force-removed on drop, so a failing test leaves no process, mount or link behind.
-struct Env {
-    env: TestEnv,
+pub(crate) struct Env {
+    pub(crate) env: TestEnv,
 }
 
 impl Env {
-    fn new(name: &str) -> Env {
+    pub(crate) fn new(name: &str) -> Env {
         require_root("containers need namespaces, mounts, cgroups and netlink");
         let env = TestEnv::new(name);
         let rootfs = env.dir().join("busybox-rootfs");
@@ -48,7 +48,7 @@ impl Env {
         Env { env }
     }
 
-    fn run(&self, args: &[&str]) -> (Option<i32>, String, String) {
+    pub(crate) fn run(&self, args: &[&str]) -> (Option<i32>, String, String) {
         let out = self.env.run(args);
         (
             out.status.code(),
@@ -57,11 +57,11 @@ impl Env {
         )
     }
 
-    fn ok(&self, args: &[&str]) -> String {
+    pub(crate) fn ok(&self, args: &[&str]) -> String {
         self.env.run_ok(args)
     }
 
-    fn inspect(&self, name: &str) -> serde_json::Value {
+    pub(crate) fn inspect(&self, name: &str) -> serde_json::Value {
         let text = self.ok(&["inspect", name]);
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         v[0].clone()
