@@ -446,3 +446,70 @@ fn foreground_run_forwards_signals_to_the_container() {
     assert_eq!(rest, "got-int\n");
     assert_eq!(e.ok(&["ps", "-aq"]), "");
 }
+
+#[test]
+fn container_and_network_routes_answer_as_the_openapi_document_says() {
+    use berth_tests::openapi::{self, OpenApi};
+    let e = Env::new("api_containers");
+    let api = OpenApi::load(&openapi::default_path());
+    e.ok(&["network", "create", "front"]);
+    e.ok(&["network", "create", "spare"]);
+    let id = e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--network",
+        "front",
+        "-p",
+        "127.0.0.1::80",
+        "busybox",
+        "sh",
+        "-c",
+        "echo up; trap 'exit 3' TERM; while true; do sleep 0.1; done",
+    ]);
+    let id = id.trim();
+    let check = |method: &str, path: &str, status: u16| {
+        let resp = e.env.http(method, path);
+        assert_eq!(resp.status, status, "{method} {path}: {}", resp.body);
+        api.check(method, path.split('?').next().unwrap(), &resp)
+            .unwrap_or_else(|err| panic!("{err}\nbody: {}", resp.body));
+        serde_json::from_str::<serde_json::Value>(resp.body.lines().next().unwrap_or("null"))
+            .unwrap()
+    };
+    let list = check("GET", "/v1/containers?all=true", 200);
+    assert_eq!(list[0]["id"], id);
+    assert_eq!(list[0]["networks"][0]["ifname"], "eth0");
+    let one = check("GET", "/v1/containers/web", 200);
+    assert_eq!(one["state"]["status"], "running");
+    let ports = check("GET", &format!("/v1/containers/{}/port", &id[..12]), 200);
+    assert_eq!(ports[0]["container_port"], 80);
+    let line = eventually("the first log line", Duration::from_secs(10), || {
+        let l = check("GET", "/v1/containers/web/logs?tail=1", 200);
+        (!l.is_null()).then_some(l)
+    });
+    assert_eq!(line["log"], "up\n");
+    let missing = check("GET", "/v1/containers/nosuch", 404);
+    assert_eq!(missing["message"], "No such container: nosuch");
+    assert_eq!(missing["exit_code"], 125);
+    check("GET", "/v1/containers/web/logs?tail=x", 400);
+    check("POST", "/v1/containers/web/kill?signal=NOPE", 400);
+    let nets = check("GET", "/v1/networks", 200);
+    assert_eq!(nets.as_array().map(Vec::len), Some(2));
+    let front = check("GET", "/v1/networks/front", 200);
+    assert_eq!(front["containers"][id]["name"], "web");
+    check("DELETE", "/v1/networks/front", 409);
+    check("GET", "/v1/networks/nosuch", 404);
+    let pruned = check("POST", "/v1/networks/prune", 200);
+    assert_eq!(pruned["removed"], serde_json::json!(["spare"]));
+    check("DELETE", "/v1/containers/web", 409);
+    let stopped = check("POST", "/v1/containers/web/stop?t=5", 200);
+    assert_eq!(stopped["exit_code"], 3);
+    let waited = check("POST", "/v1/containers/web/wait", 200);
+    assert_eq!(waited["exit_code"], 3);
+    check("POST", "/v1/containers/web/kill", 409);
+    check("POST", "/v1/containers/web/start", 200);
+    check("POST", "/v1/containers/web/kill?signal=KILL", 200);
+    check("DELETE", "/v1/containers/web?force=true", 200);
+    check("DELETE", "/v1/networks/front", 200);
+}
