@@ -193,6 +193,21 @@ fn connect_and_disconnect_change_who_reaches_whom() {
     assert_eq!(nslookup_addresses(&e, "app", "db"), None);
     assert!(e.inspect("app")["NetworkSettings"]["Networks"]["back"].is_null());
 
+    // A stopped container joins at its next start, as its next interface.
+    e.ok(&["stop", "-t", "1", "app"]);
+    e.ok(&["network", "connect", "back", "app"]);
+    assert!(e.inspect("app")["NetworkSettings"]["Networks"]["back"]["InterfaceName"].is_null());
+    e.ok(&["start", "app"]);
+    assert_eq!(
+        e.inspect("app")["NetworkSettings"]["Networks"]["back"]["InterfaceName"],
+        "eth1"
+    );
+    let body = eventually("db by name after a start", Duration::from_secs(15), || {
+        let (code, out) = fetch(&e, "app", "db");
+        (code == Some(0)).then_some(out)
+    });
+    assert_eq!(body, "rows\n");
+
     // Only the network nobody is on goes.
     assert_eq!(e.ok(&["network", "prune"]), "Deleted Networks:\nspare\n");
     assert_eq!(e.ok(&["network", "ls", "-q"]), "back\nfront\n");

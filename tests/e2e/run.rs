@@ -513,3 +513,45 @@ fn container_and_network_routes_answer_as_the_openapi_document_says() {
     check("DELETE", "/v1/containers/web?force=true", 200);
     check("DELETE", "/v1/networks/front", 200);
 }
+
+#[test]
+fn run_t_and_exec_t_give_the_process_a_terminal() {
+    let e = Env::new("run_tty");
+    let (code, out, err) = e.run(&["run", "-t", "--rm", "busybox", "sh", "-c", "tty; exit 4"]);
+    assert_eq!(code, Some(4), "{err}");
+    assert_eq!(out, "/dev/console\r\n");
+    let (code, out, _) = e.run(&["run", "--rm", "busybox", "tty"]);
+    assert_eq!((code, out.as_str()), (Some(1), "not a tty\n"));
+    // -i: this process's input reaches the process through the terminal.
+    let mut child = e
+        .env
+        .command()
+        .args([
+            "run",
+            "-i",
+            "-t",
+            "--rm",
+            "busybox",
+            "sh",
+            "-c",
+            "read x; echo got:$x",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"abc\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).ends_with("got:abc\r\n"),
+        "{:?}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    e.ok(&["run", "-d", "--name", "s", "busybox", "sleep", "1000"]);
+    let out = e.ok(&["exec", "-t", "s", "tty"]);
+    assert!(out.starts_with("/dev/pts/"), "{out:?}");
+    let (code, out, _) = e.run(&["exec", "s", "tty"]);
+    assert_eq!((code, out.as_str()), (Some(1), "not a tty\n"));
+    assert_eq!(e.ok(&["ps", "-q"]).lines().count(), 1);
+}
