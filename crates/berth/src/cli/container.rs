@@ -111,11 +111,21 @@ pub enum Commands {
     Exec(ExecArgs),
     /// List a container's published ports.
     Port(PortArgs),
+    /// Freeze every process of running containers.
+    Pause(NamesArgs),
+    /// Thaw paused containers.
+    Unpause(NamesArgs),
+    /// Stop (when running) and start containers again.
+    Restart(StopArgs),
+    /// Show a container's processes.
+    Top(PortArgs),
+    /// Show containers' CPU, memory and pids usage.
+    Stats(super::container_stats::StatsArgs),
     /// Manage networks.
     Network(super::container_network::NetworkArgs),
 }
 
-/// `berth port`.
+/// `berth port`, `berth top`.
 #[derive(Debug, clap::Args)]
 pub struct PortArgs {
     /// Container name or id.
@@ -205,6 +215,21 @@ pub fn run(global: &GlobalArgs, command: Commands) -> ExitCode {
         Commands::Wait(a) => wait(global, &a),
         Commands::Network(a) => super::container_network::run(global, &a),
         Commands::Port(a) => port(global, &a),
+        Commands::Pause(a) => each(global, &a.containers, |name| {
+            paths::fill(paths::CONTAINER_PAUSE, name)
+        }),
+        Commands::Unpause(a) => each(global, &a.containers, |name| {
+            paths::fill(paths::CONTAINER_UNPAUSE, name)
+        }),
+        Commands::Restart(a) => each(global, &a.containers, |name| {
+            format!(
+                "{}?t={}",
+                paths::fill(paths::CONTAINER_RESTART, name),
+                a.time
+            )
+        }),
+        Commands::Top(a) => super::container_stats::top(global, &a.container),
+        Commands::Stats(a) => super::container_stats::stats(global, &a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

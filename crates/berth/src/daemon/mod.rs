@@ -6,6 +6,7 @@
 //! a `daemon stop` event, event streams end, in-flight requests finish (bounded),
 //! the socket and pid file are removed.
 
+mod container_logs;
 mod containers;
 mod dns;
 mod error;
