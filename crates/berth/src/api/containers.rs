@@ -131,8 +131,53 @@ pub struct Container {
     pub dns_search: Vec<String>,
     /// `--add-host`, as `NAME:IP`.
     pub extra_hosts: Vec<String>,
+    /// Seconds between the stop signal and `SIGKILL` (`None`: 10).
+    pub stop_timeout: Option<u64>,
+    /// The health check the daemon runs, if any.
+    pub healthcheck: Option<HealthcheckConfig>,
     /// What the runtime reports now.
     pub state: ContainerState,
+}
+
+/// A health check's configuration (durations in nanoseconds, as Docker shows them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthcheckConfig {
+    /// `["CMD", ...]` or `["CMD-SHELL", script]`.
+    pub test: Vec<String>,
+    /// Between checks.
+    pub interval_ns: u64,
+    /// Per check.
+    pub timeout_ns: u64,
+    /// Failures in a row that make it unhealthy.
+    pub retries: u32,
+    /// Failures in this time after start do not count.
+    pub start_period_ns: u64,
+    /// Between checks during the start period.
+    pub start_interval_ns: u64,
+}
+
+/// A container's health as the daemon last found it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    /// `starting`, `healthy` or `unhealthy`.
+    pub status: String,
+    /// Failed checks in a row.
+    pub failing_streak: u32,
+    /// The last results, oldest first.
+    pub log: Vec<HealthResult>,
+}
+
+/// One health check run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthResult {
+    /// When it started (RFC 3339).
+    pub start: String,
+    /// When it ended.
+    pub end: String,
+    /// Its exit code (`-1`: timed out or could not run).
+    pub exit_code: i32,
+    /// The end of its output.
+    pub output: String,
 }
 
 /// A container's process state.
@@ -154,6 +199,8 @@ pub struct ContainerState {
     pub started_at: Option<String>,
     /// When its process exited.
     pub finished_at: Option<String>,
+    /// Its health, for containers with a health check.
+    pub health: Option<Health>,
 }
 
 /// A published port.

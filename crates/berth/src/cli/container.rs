@@ -154,15 +154,22 @@ pub struct NamesArgs {
     containers: Vec<String>,
 }
 
-/// `berth stop`.
+/// `berth stop`, `berth restart`.
 #[derive(Debug, clap::Args)]
 pub struct StopArgs {
-    /// Seconds to wait before killing.
-    #[arg(short = 't', long = "time", default_value_t = 10)]
-    time: u64,
+    /// Seconds to wait before killing (default: the container's `--stop-timeout`, else 10).
+    #[arg(short = 't', long = "time")]
+    time: Option<u64>,
     /// Container names or ids.
     #[arg(required = true)]
     containers: Vec<String>,
+}
+
+impl StopArgs {
+    /// `?t=N` when a time was given.
+    fn query(&self) -> String {
+        self.time.map(|t| format!("?t={t}")).unwrap_or_default()
+    }
 }
 
 /// `berth kill`.
@@ -196,7 +203,7 @@ pub fn run(global: &GlobalArgs, command: Commands) -> ExitCode {
         Commands::Ps(a) => ps(global, &a),
         Commands::Inspect(a) => inspect(global, &a),
         Commands::Stop(a) => each(global, &a.containers, |name| {
-            format!("{}?t={}", paths::fill(paths::CONTAINER_STOP, name), a.time)
+            format!("{}{}", paths::fill(paths::CONTAINER_STOP, name), a.query())
         }),
         Commands::Start(a) => each(global, &a.containers, |name| {
             paths::fill(paths::CONTAINER_START, name)
@@ -223,9 +230,9 @@ pub fn run(global: &GlobalArgs, command: Commands) -> ExitCode {
         }),
         Commands::Restart(a) => each(global, &a.containers, |name| {
             format!(
-                "{}?t={}",
+                "{}{}",
                 paths::fill(paths::CONTAINER_RESTART, name),
-                a.time
+                a.query()
             )
         }),
         Commands::Top(a) => super::container_stats::top(global, &a.container),

@@ -32,8 +32,17 @@ fn since(rfc3339: Option<&str>) -> Duration {
 /// `Up 3 seconds`, `Exited (0) 2 minutes ago`, `Created`.
 pub fn status(c: &Container) -> String {
     let s = &c.state;
+    let health = match s.health.as_ref().map(|h| h.status.as_str()) {
+        Some("starting") => " (health: starting)",
+        Some("healthy") => " (healthy)",
+        Some("unhealthy") => " (unhealthy)",
+        _ => "",
+    };
     match s.status.as_str() {
-        "running" => format!("Up {}", human_duration(since(s.started_at.as_deref()))),
+        "running" => format!(
+            "Up {}{health}",
+            human_duration(since(s.started_at.as_deref()))
+        ),
         "paused" => format!(
             "Up {} (Paused)",
             human_duration(since(s.started_at.as_deref()))
@@ -189,6 +198,16 @@ pub fn inspect_json(c: &Container) -> Value {
             "ExitCode": s.exit_code.unwrap_or(0),
             "StartedAt": s.started_at,
             "FinishedAt": s.finished_at,
+            "Health": s.health.as_ref().map(|h| json!({
+                "Status": h.status,
+                "FailingStreak": h.failing_streak,
+                "Log": h.log.iter().map(|r| json!({
+                    "Start": r.start,
+                    "End": r.end,
+                    "ExitCode": r.exit_code,
+                    "Output": r.output,
+                })).collect::<Vec<_>>(),
+            })),
         },
         "LogPath": c.log_path,
         "Config": {
@@ -196,7 +215,16 @@ pub fn inspect_json(c: &Container) -> Value {
             "Image": c.image,
             "Cmd": c.command,
             "StopSignal": c.stop_signal,
+            "StopTimeout": c.stop_timeout,
             "Labels": c.labels,
+            "Healthcheck": c.healthcheck.as_ref().map(|h| json!({
+                "Test": h.test,
+                "Interval": h.interval_ns,
+                "Timeout": h.timeout_ns,
+                "StartPeriod": h.start_period_ns,
+                "StartInterval": h.start_interval_ns,
+                "Retries": h.retries,
+            })),
         },
         "HostConfig": {
             "NetworkMode": c.network_mode,

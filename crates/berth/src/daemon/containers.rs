@@ -25,7 +25,8 @@ use super::AppState;
 use super::error::ApiError;
 use crate::api::containers::{
     Container, ContainerCreate, ContainerCreated, ContainerNetwork, ContainerProcess, ContainerRef,
-    ContainerState, ContainerStats, ExitCode, KillQuery, ListQuery, Port, RemoveQuery, StopQuery,
+    ContainerState, ContainerStats, ExitCode, Health, HealthResult, HealthcheckConfig, KillQuery,
+    ListQuery, Port, RemoveQuery, StopQuery,
 };
 
 /// Runs a blocking container call on tokio's blocking pool.
@@ -130,6 +131,18 @@ pub(super) fn to_wire(info: &ContainerInfo, networks: &[Network]) -> Container {
             .iter()
             .map(|h| format!("{}:{}", h.name, h.ip))
             .collect(),
+        stop_timeout: doc.stop_timeout,
+        healthcheck: doc.healthcheck.as_ref().map(|h| {
+            let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+            HealthcheckConfig {
+                test: h.test.clone(),
+                interval_ns: ns(h.interval),
+                timeout_ns: ns(h.timeout),
+                retries: h.retries,
+                start_period_ns: ns(h.start_period),
+                start_interval_ns: ns(h.start_interval),
+            }
+        }),
         state: ContainerState {
             status: status.to_owned(),
             running: info.is_running(),
@@ -139,6 +152,20 @@ pub(super) fn to_wire(info: &ContainerInfo, networks: &[Network]) -> Container {
             oom_killed: state.is_some_and(|s| s.oom_killed),
             started_at: state.and_then(|s| s.started_at.clone()),
             finished_at: state.and_then(|s| s.finished_at.clone()),
+            health: info.health.as_ref().map(|h| Health {
+                status: h.status.as_str().to_owned(),
+                failing_streak: h.failing_streak,
+                log: h
+                    .log
+                    .iter()
+                    .map(|r| HealthResult {
+                        start: r.start.clone(),
+                        end: r.end.clone(),
+                        exit_code: r.exit_code,
+                        output: r.output.clone(),
+                    })
+                    .collect(),
+            }),
         },
     }
 }
