@@ -242,6 +242,12 @@ fn add_host_dns_and_dns_search_land_in_the_containers_files() {
         "{hosts}"
     );
     assert_eq!(resolv, "nameserver 192.0.2.53\nsearch corp.test\n");
+    let (code, _, err) = e.run(&["run", "--rm", "--network-alias", "x", "busybox", "true"]);
+    assert_eq!(code, Some(125));
+    assert!(
+        err.contains("need a user-defined network, not bridge"),
+        "{err}"
+    );
     let (code, _, err) = e.run(&["run", "--rm", "--add-host", "nocolon", "busybox", "true"]);
     assert_eq!(code, Some(125));
     assert!(err.contains("invalid --add-host"), "{err}");

@@ -15,6 +15,7 @@ use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use berth_engine::containers::limits::Limits;
+use berth_engine::containers::network::DEFAULT_NETWORK;
 use berth_engine::containers::{
     ContainerInfo, Containers, ContainersError, ExtraHost, Network, NetworkAttachment, NetworkMode,
     RestartPolicy, RunOptions, parse_signal,
@@ -197,9 +198,10 @@ fn run_options(c: ContainerCreate) -> Result<RunOptions, ApiError> {
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let network = NetworkMode::parse(&c.network);
     let has_settings = !c.network_aliases.is_empty() || c.ip.is_some() || c.ip6.is_some();
-    if has_settings && !matches!(network, NetworkMode::Bridge(_)) {
+    let user_network = matches!(&network, NetworkMode::Bridge(n) if n != DEFAULT_NETWORK);
+    if has_settings && !user_network {
         return Err(ApiError::bad_request(format!(
-            "--network-alias and --ip need a bridge network, not {}",
+            "--network-alias and --ip need a user-defined network, not {}",
             network.name()
         )));
     }
