@@ -489,3 +489,79 @@ pub async fn port(
     let info = find(&state, key).await?;
     Ok(Json(to_wire(&info, &[]).ports))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn create(network: &str) -> ContainerCreate {
+        ContainerCreate {
+            image: "busybox".into(),
+            network: network.into(),
+            ..ContainerCreate::default()
+        }
+    }
+
+    #[test]
+    fn run_requests_become_typed_options() {
+        let mut c = create("front");
+        c.network_aliases = vec!["www".into()];
+        c.ip = Some("10.1.0.9".parse().unwrap());
+        c.extra_hosts = vec!["db:10.0.0.5".into()];
+        c.restart = Some("on-failure:2".into());
+        let o = run_options(c).unwrap();
+        assert_eq!(o.network, NetworkMode::Bridge("front".into()));
+        assert_eq!(o.network_settings.network, "front");
+        assert_eq!(o.network_settings.aliases, vec!["www".to_string()]);
+        assert_eq!(
+            o.network_settings.ipv4_address,
+            Some("10.1.0.9".parse().unwrap())
+        );
+        assert_eq!(
+            o.extra_hosts,
+            vec![ExtraHost::parse("db:10.0.0.5").unwrap()]
+        );
+        assert_eq!(
+            o.restart,
+            RestartPolicy::OnFailure {
+                max_retries: Some(2)
+            }
+        );
+        assert_eq!(o.console_socket, None);
+    }
+
+    #[test]
+    fn run_requests_that_cannot_work_are_refused() {
+        let message = |c: ContainerCreate| format!("{:?}", run_options(c).unwrap_err());
+        let mut c = create("bridge");
+        c.network_aliases = vec!["www".into()];
+        assert!(message(c).contains("user-defined network"));
+        let mut c = create("host");
+        c.ip = Some("10.1.0.9".parse().unwrap());
+        assert!(message(c).contains("not host"));
+        let mut c = create("front");
+        c.extra_hosts = vec!["nocolon".into()];
+        assert!(message(c).contains("invalid --add-host"));
+        let mut c = create("front");
+        c.restart = Some("sometimes".into());
+        assert!(message(c).contains("invalid restart policy"));
+        let mut c = create("front");
+        c.tty = true;
+        assert!(message(c).contains("console_socket"));
+    }
+
+    #[test]
+    fn restart_policies_are_named_as_docker_does() {
+        assert_eq!(restart_name(&RestartPolicy::No), "no");
+        assert_eq!(
+            restart_name(&RestartPolicy::OnFailure {
+                max_retries: Some(3)
+            }),
+            "on-failure:3"
+        );
+        assert_eq!(
+            restart_name(&RestartPolicy::UnlessStopped),
+            "unless-stopped"
+        );
+    }
+}
