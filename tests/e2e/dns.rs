@@ -299,3 +299,52 @@ fn a_restarted_daemon_keeps_answering_for_running_containers() {
     let (code, out) = fetch(&e, "client", "web");
     assert_eq!((code, out.as_str()), (Some(0), "still-here\n"));
 }
+
+#[test]
+fn concurrent_runs_get_distinct_addresses_and_a_waiting_client_blocks_nobody() {
+    let e = Env::new("daemon_concurrent_runs");
+    e.ok(&["network", "create", "front"]);
+    e.ok(&["run", "-d", "--name", "sleeper", "busybox", "sleep", "1000"]);
+    // A client waiting for a container's exit holds a request open in the daemon.
+    let (waiter, _stdout) = e.env.spawn(&["wait", "sleeper"]);
+    let children: Vec<_> = (0..6)
+        .map(|i| {
+            e.env
+                .command()
+                .args([
+                    "run",
+                    "-d",
+                    "--name",
+                    &format!("c{i}"),
+                    "--network",
+                    "front",
+                ])
+                .args(["--network-alias", "pool", "busybox", "sleep", "1000"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let mut ips: Vec<String> = (0..6)
+        .map(|i| network_ip(&e, &format!("c{i}"), "front"))
+        .collect();
+    ips.sort();
+    ips.dedup();
+    assert_eq!(ips.len(), 6, "{ips:?}");
+    // The shared alias answers with every container that has it.
+    let mut pool = nslookup_addresses(&e, "c0", "pool").unwrap();
+    pool.sort();
+    assert_eq!(pool, ips);
+    assert_eq!(e.ok(&["ps", "-q"]).lines().count(), 7);
+    e.ok(&["kill", "sleeper"]);
+    assert_eq!(e.env.wait_spawned(waiter, Duration::from_secs(20)), Some(0));
+}
