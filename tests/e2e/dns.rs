@@ -348,3 +348,58 @@ fn concurrent_runs_get_distinct_addresses_and_a_waiting_client_blocks_nobody() {
     e.ok(&["kill", "sleeper"]);
     assert_eq!(e.env.wait_spawned(waiter, Duration::from_secs(20)), Some(0));
 }
+
+#[test]
+fn network_create_options_shape_the_network_and_its_containers() {
+    let e = Env::new("network_options");
+    // The last /24 of this root's own /20 (see `net_config`), so no other test has it.
+    let h = crate::run::root_hash(&e.env.root);
+    let (second, third) = (100 + (h >> 16) % 100, (((h >> 24) & 0x0f) << 4) + 15);
+    let subnet = format!("10.{second}.{third}.0/24");
+    let gateway = format!("10.{second}.{third}.254");
+    e.ok(&[
+        "network",
+        "create",
+        "--subnet",
+        &subnet,
+        "--gateway",
+        &gateway,
+        "--ipv6",
+        "--label",
+        "team=web",
+        "-o",
+        "com.docker.network.driver.mtu=1400",
+        "front",
+    ]);
+    let net: serde_json::Value =
+        serde_json::from_str(&e.ok(&["network", "inspect", "front"])).unwrap();
+    assert_eq!(net[0]["subnet"], subnet.as_str());
+    assert_eq!(net[0]["gateway"], gateway.as_str());
+    assert_eq!(net[0]["mtu"], 1400);
+    assert_eq!(net[0]["labels"]["team"], "web");
+    let subnet6 = net[0]["subnet6"].as_str().unwrap().to_string();
+    // `fd89:…::/64` -> `fd89:…::99`.
+    let ip6 = format!(
+        "{}::99",
+        subnet6.trim_end_matches("/64").trim_end_matches(':')
+    );
+    let (code, out, err) = e.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "front",
+        "--ip6",
+        &ip6,
+        "busybox",
+        "sh",
+        "-c",
+        "ip -o link show eth0; ip -o -6 addr show eth0 scope global; cat /etc/resolv.conf",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains(" mtu 1400 "), "{out}");
+    assert!(out.contains(&format!("inet6 {ip6}/64")), "{out}");
+    assert!(out.ends_with(&format!("nameserver {gateway}\n")), "{out}");
+    let (code, _, err) = e.run(&["network", "create", "-o", "colour=blue", "x"]);
+    assert_eq!(code, Some(125));
+    assert!(err.contains("unknown network option"), "{err}");
+}

@@ -92,7 +92,7 @@ fn links_with(prefix: &str) -> Vec<String> {
 }
 
 /// berth's FNV-1a hash of a root path, from which it names the root's links and nft table.
-fn root_hash(root: &Path) -> u32 {
+pub(crate) fn root_hash(root: &Path) -> u32 {
     root.as_os_str()
         .as_encoded_bytes()
         .iter()
