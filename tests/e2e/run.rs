@@ -489,6 +489,22 @@ fn container_and_network_routes_answer_as_the_openapi_document_says() {
         (!l.is_null()).then_some(l)
     });
     assert_eq!(line["log"], "up\n");
+    // `since` filters by the time each line was written.
+    let later = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3600;
+    let resp = e
+        .env
+        .http("GET", &format!("/v1/containers/web/logs?since={later}"));
+    assert_eq!((resp.status, resp.body.as_str()), (200, ""));
+    assert_eq!(e.ok(&["logs", "--since", "10m", "web"]), "up\n");
+    let stamped = e.ok(&["logs", "--since", "2000-01-01T00:00:00Z", "-t", "web"]);
+    assert!(
+        stamped.starts_with("20") && stamped.ends_with("Z up\n"),
+        "{stamped:?}"
+    );
     let missing = check("GET", "/v1/containers/nosuch", 404);
     assert_eq!(missing["message"], "No such container: nosuch");
     assert_eq!(missing["exit_code"], 125);

@@ -54,7 +54,9 @@ pub async fn logs(
     })
     .await
     .map_err(|e| ApiError::internal(format!("log task failed: {e}")))?;
-    let first = first.map_err(|e| ApiError::internal(e.to_string()))?;
+    let mut first = first.map_err(|e| ApiError::internal(e.to_string()))?;
+    // As Docker: `since` first, then the last `tail` of what is left.
+    first.retain(|e| recent(e, since));
     let feed = LogFeed {
         pending: logs::tail(first, tail).into(),
         reader: Some(reader),
@@ -73,6 +75,11 @@ pub async fn logs(
         .map_err(|e| ApiError::internal(e.to_string()))
 }
 
+/// Whether a log entry was written at or after `since`.
+fn recent(e: &LogEntry, since: Option<SystemTime>) -> bool {
+    since.is_none_or(|since| api::time::parse_wire(&e.time).is_ok_and(|t| t >= since))
+}
+
 /// The state of one log stream.
 struct LogFeed {
     pending: VecDeque<LogEntry>,
@@ -89,10 +96,7 @@ impl LogFeed {
     async fn next_line(mut self) -> Option<(Result<Bytes, Infallible>, LogFeed)> {
         loop {
             while let Some(e) = self.pending.pop_front() {
-                let recent = self
-                    .since
-                    .is_none_or(|since| api::time::parse_wire(&e.time).is_ok_and(|t| t >= since));
-                if !recent {
+                if !recent(&e, self.since) {
                     continue;
                 }
                 let line = LogLine {
