@@ -102,6 +102,7 @@ impl Containers {
             stop_timeout: opts.stop_timeout,
             network_settings: opts.network_settings.clone(),
             more_networks: opts.more_networks.clone(),
+            mounts: opts.mounts.clone(),
         };
         let request = ContainerRequest {
             id: super::runtime_id(&id).to_owned(),

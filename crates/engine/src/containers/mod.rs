@@ -41,6 +41,7 @@ pub use network::NetworkMode;
 pub use policy::{
     Health, HealthCheck, HealthResult, HealthStatus, NetworkAttachment, RestartPolicy,
 };
+pub use spec::{Mount, MountKind};
 
 /// What `berth run` asks for (Docker's `docker run` options that berth supports).
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -89,6 +90,8 @@ pub struct RunOptions {
     pub network_settings: NetworkAttachment,
     /// Further networks joined after the first (`eth1`, `eth2`, …).
     pub more_networks: Vec<NetworkAttachment>,
+    /// Typed mounts (bind, named volume, tmpfs) besides `volumes`.
+    pub mounts: Vec<spec::Mount>,
 }
 
 impl RunOptions {
@@ -150,6 +153,9 @@ pub struct ContainerDoc {
     /// Further networks.
     #[serde(default)]
     pub more_networks: Vec<NetworkAttachment>,
+    /// Typed mounts (bind, named volume, tmpfs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mounts: Vec<spec::Mount>,
 }
 
 impl Document for ContainerDoc {
