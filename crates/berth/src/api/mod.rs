@@ -5,6 +5,7 @@
 //! own types at the edge so the engine can change without breaking clients.
 
 pub mod paths;
+pub mod stack;
 pub mod time;
 
 use std::collections::BTreeMap;

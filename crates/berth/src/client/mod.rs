@@ -144,6 +144,15 @@ impl Client {
     }
 
     async fn send(&self, method: Method, path: &str) -> Result<Response<Incoming>, ClientError> {
+        self.send_body(method, path, None).await
+    }
+
+    async fn send_body(
+        &self,
+        method: Method,
+        path: &str,
+        json: Option<Vec<u8>>,
+    ) -> Result<Response<Incoming>, ClientError> {
         let http = |source| ClientError::Http {
             socket: self.socket.clone(),
             source,
@@ -161,11 +170,15 @@ impl Client {
                 tracing::debug!("daemon connection: {e}");
             }
         });
-        let request = Request::builder()
+        let mut request = Request::builder()
             .method(method)
             .uri(path)
-            .header(header::HOST, "berth")
-            .body(Full::new(Bytes::new()))
+            .header(header::HOST, "berth");
+        if json.is_some() {
+            request = request.header(header::CONTENT_TYPE, "application/json");
+        }
+        let request = request
+            .body(Full::new(json.map(Bytes::from).unwrap_or_default()))
             .map_err(|e| ClientError::Decode(format!("cannot build request for {path}: {e}")))?;
         let response = sender.send_request(request).await.map_err(no_answer)?;
         if response.status().is_success() {
@@ -215,6 +228,25 @@ impl Client {
     /// `GET path` on a streaming route, read one line at a time.
     pub async fn lines(&self, path: &str) -> Result<Lines, ClientError> {
         let response = self.send(Method::GET, path).await?;
+        Ok(Lines {
+            socket: self.socket.clone(),
+            body: response.into_body(),
+            buf: Vec::new(),
+            done: false,
+        })
+    }
+}
+
+impl Client {
+    /// `POST path` with a JSON body, on a streaming route read one line at a time.
+    pub async fn post_lines<B: serde::Serialize>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<Lines, ClientError> {
+        let json = serde_json::to_vec(body)
+            .map_err(|e| ClientError::Decode(format!("cannot encode request for {path}: {e}")))?;
+        let response = self.send_body(Method::POST, path, Some(json)).await?;
         Ok(Lines {
             socket: self.socket.clone(),
             body: response.into_body(),

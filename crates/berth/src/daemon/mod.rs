@@ -11,6 +11,7 @@ mod events;
 mod peer;
 mod pidfile;
 mod routes;
+mod stacks;
 mod system;
 
 use std::io;

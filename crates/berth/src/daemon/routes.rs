@@ -7,7 +7,7 @@ use axum::Router;
 use axum::middleware;
 use axum::routing::{get, post};
 
-use super::{AppState, error, events, peer, system};
+use super::{AppState, error, events, peer, stacks, system};
 use crate::api::paths;
 
 /// Every route of the API. Serve it with `into_make_service_with_connect_info::<Peer>()`
@@ -18,6 +18,7 @@ pub fn router(state: AppState) -> Router {
         .route(paths::INFO, get(system::info))
         .route(paths::EVENTS, get(events::events))
         .route(paths::SHUTDOWN, post(system::shutdown))
+        .merge(stacks::routes())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(middleware::from_fn(peer::log_requests))
