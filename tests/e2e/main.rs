@@ -3,5 +3,6 @@
 mod cli;
 mod config;
 mod daemon;
+mod dns;
 mod layering;
 mod run;

@@ -6,10 +6,10 @@
 
 use std::collections::BTreeMap;
 
-use berth_engine::containers::{ContainerDoc, ContainerInfo, Health};
 use berth_engine::stack as engine;
-use berth_runtime::State;
 use serde::{Deserialize, Serialize};
+
+use super::containers::Container;
 
 /// `POST /v1/stacks/{name}/up`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -159,33 +159,9 @@ pub struct StackContainer {
     pub service: String,
     /// Its replica number.
     pub number: u64,
-    /// What the engine recorded.
-    pub doc: ContainerDoc,
-    /// Its runtime state.
-    pub state: Option<State>,
-    /// Its health, for containers with a health check.
-    pub health: Option<Health>,
-}
-
-impl StackContainer {
-    /// As the engine's container info (for the formatting the container commands share).
-    pub fn info(&self) -> ContainerInfo {
-        ContainerInfo {
-            doc: self.doc.clone(),
-            state: self.state.clone(),
-            health: self.health.clone(),
-        }
-    }
-}
-
-impl From<engine::StackContainer> for StackContainer {
-    fn from(c: engine::StackContainer) -> StackContainer {
-        StackContainer {
-            service: c.service,
-            number: c.number,
-            doc: c.info.doc,
-            state: c.info.state,
-            health: c.info.health,
-        }
-    }
+    /// The container, as `GET /v1/containers/{id}` shows it.
+    pub container: Container,
+    /// `starting`, `healthy` or `unhealthy` for containers with a health check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<String>,
 }

@@ -6,8 +6,11 @@
 //! a `daemon stop` event, event streams end, in-flight requests finish (bounded),
 //! the socket and pid file are removed.
 
+mod containers;
+mod dns;
 mod error;
 mod events;
+mod networks;
 mod peer;
 mod pidfile;
 mod routes;
@@ -20,6 +23,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use berth_engine::containers::{Containers, ContainersError};
 use berth_engine::events::{Event, EventType};
 use berth_engine::{Engine, EngineConfig, EngineError};
 use tokio::net::UnixListener;
@@ -79,6 +83,9 @@ pub enum DaemonError {
     /// The engine could not be opened.
     #[error(transparent)]
     Engine(EngineError),
+    /// The container service or the network layer could not be opened.
+    #[error(transparent)]
+    Containers(ContainersError),
     /// `--group` names no group.
     #[error("unknown group {0:?}")]
     UnknownGroup(String),
@@ -116,6 +123,8 @@ impl From<EngineError> for DaemonError {
 #[derive(Clone)]
 pub struct AppState {
     engine: Engine,
+    /// The one container service (and through it the one network layer) of the daemon.
+    containers: Containers,
     socket: PathBuf,
     shutdown: watch::Receiver<bool>,
     stop_requested: Arc<Notify>,
@@ -162,6 +171,9 @@ async fn serve(opts: DaemonOptions) -> Result<(), DaemonError> {
         root: opts.root.clone(),
         run_dir: opts.run_dir.clone(),
     })?;
+    let containers = Containers::open(&engine, None).map_err(DaemonError::Containers)?;
+    // Kept until the daemon stops: it answers containers' DNS queries.
+    let _dns = dns::start(&containers).await?;
     let gid = match &opts.group {
         Some(group) => Some(resolve_group(group)?),
         None => None,
@@ -173,6 +185,7 @@ async fn serve(opts: DaemonOptions) -> Result<(), DaemonError> {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let state = AppState {
         engine: engine.clone(),
+        containers,
         socket: opts.socket.clone(),
         shutdown: shutdown_rx.clone(),
         stop_requested: Arc::new(Notify::new()),

@@ -38,7 +38,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 fn open(state: &AppState) -> Result<Stacks, ApiError> {
-    Stacks::open(&state.engine, None).map_err(|e| ApiError::internal(e.to_string()))
+    Stacks::new(&state.containers).map_err(|e| ApiError::internal(e.to_string()))
 }
 
 fn project_lock(name: &str) -> Arc<tokio::sync::Mutex<()>> {
@@ -155,7 +155,17 @@ async fn ps(
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?
         .map_err(|e| ApiError::internal(e.to_string()))?;
-    Ok(Json(list.into_iter().map(StackContainer::from).collect()))
+    let networks = state.containers.networks().await?;
+    Ok(Json(
+        list.into_iter()
+            .map(|c| StackContainer {
+                container: super::containers::to_wire(&c.info, &networks),
+                health: c.info.health.as_ref().map(|h| h.status.as_str().to_owned()),
+                service: c.service,
+                number: c.number,
+            })
+            .collect(),
+    ))
 }
 
 /// `POST /v1/stacks/{name}/up`.

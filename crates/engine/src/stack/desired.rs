@@ -14,7 +14,8 @@ use berth_compose::{Project, Service};
 
 use crate::containers::limits::Limits;
 use crate::containers::{
-    HealthCheck, Mount, MountKind, NetworkAttachment, NetworkMode, RestartPolicy, RunOptions,
+    ExtraHost, HealthCheck, InvalidExtraHost, Mount, MountKind, NetworkAttachment, NetworkMode,
+    RestartPolicy, RunOptions,
 };
 
 /// Docker Compose's label keys.
@@ -76,6 +77,9 @@ pub enum DesiredError {
     /// An `ipv4_address` that does not parse.
     #[error("invalid ipv4_address {0:?}")]
     InvalidAddress(String),
+    /// An `extra_hosts` entry that is not `NAME:IP`.
+    #[error(transparent)]
+    ExtraHost(#[from] InvalidExtraHost),
     /// `restart` or `deploy.restart_policy` that berth does not know.
     #[error(transparent)]
     Restart(#[from] crate::containers::policy::InvalidRestartPolicy),
@@ -630,6 +634,15 @@ pub fn container_plan(
         network_settings,
         more_networks,
         mounts,
+        dns: svc.dns.iter().filter_map(|d| d.parse().ok()).collect(),
+        dns_search: svc.dns_search.clone(),
+        dns_options: svc.dns_opt.clone(),
+        extra_hosts: svc
+            .extra_hosts
+            .iter()
+            .map(|h| ExtraHost::parse(h))
+            .collect::<Result<_, _>>()?,
+        console_socket: None,
     };
     Ok(ContainerPlan {
         options,

@@ -195,6 +195,12 @@ fn observed(list: &[StackContainer]) -> Vec<ObservedContainer> {
                 .unwrap_or_default(),
             image_id: c.info.doc.image_id.clone(),
             running: c.info.is_running(),
+            completed: !c.info.is_running()
+                && c.info.state.as_ref().and_then(|s| s.exit_code) == Some(0)
+                && matches!(
+                    c.info.doc.restart,
+                    RestartPolicy::No | RestartPolicy::OnFailure { .. }
+                ),
         })
         .collect()
 }
@@ -383,11 +389,7 @@ impl Stacks {
                 Action::Create { .. } | Action::Recreate { .. } | Action::Start(_)
             )
         }) {
-            let net = berth_net::Net::open(crate::containers::network::net_config(
-                &self.engine.config().root,
-                &self.engine.config().run_dir,
-            ))
-            .await?;
+            let net = self.containers.net().await?;
             resources::ensure_networks(&net, project, progress).await?;
         }
         // Named volumes of the services being converged, then anonymous ones per container.
@@ -589,11 +591,7 @@ impl Stacks {
                 r?;
             }
         }
-        let net = berth_net::Net::open(crate::containers::network::net_config(
-            &self.engine.config().root,
-            &self.engine.config().run_dir,
-        ))
-        .await?;
+        let net = self.containers.net().await?;
         resources::remove_networks(&net, project, progress).await?;
         if opts.volumes {
             resources::remove_volumes(self.engine.store(), project, progress)?;

@@ -376,13 +376,14 @@ pub struct Stacks {
 }
 
 impl Stacks {
-    /// The stack service of `engine` (`helper_exe` as for [`Containers::open`]).
-    pub fn open(engine: &Engine, helper_exe: Option<PathBuf>) -> Result<Stacks, StackError> {
-        let containers = Containers::open(engine, helper_exe)?;
+    /// The stack service over `containers` (the daemon's one container service, whose
+    /// network layer it shares).
+    pub fn new(containers: &Containers) -> Result<Stacks, StackError> {
+        let engine = containers.engine().clone();
         let images = berth_image::Store::open(&engine.config().root.join("image"))?;
         Ok(Stacks {
-            engine: engine.clone(),
-            containers,
+            engine,
+            containers: containers.clone(),
             images,
         })
     }

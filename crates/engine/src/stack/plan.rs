@@ -33,6 +33,9 @@ pub struct ObservedContainer {
     pub image_id: String,
     /// Whether its process runs.
     pub running: bool,
+    /// A one-shot that is done: exited 0 with no restart policy that would run it again.
+    /// `up` leaves it alone, as a dependency `service_completed_successfully` wants.
+    pub completed: bool,
 }
 
 /// A service as the stack file wants it.
@@ -286,7 +289,7 @@ pub fn plan(
                     old: c,
                     cause,
                 },
-                (None, _) if !c.running => Action::Start(c),
+                (None, _) if !c.running && !c.completed => Action::Start(c),
                 (None, Some(dep)) => Action::Restart {
                     container: c,
                     cause: Cause::DependencyRecreated(dep.clone()),
@@ -354,6 +357,7 @@ mod tests {
             hash: hash.into(),
             image_id: "img".into(),
             running,
+            completed: false,
         }
     }
 
@@ -444,6 +448,15 @@ mod tests {
         };
         let p = plan(&[changed], &observed[..1], &previous(), &keep).unwrap();
         assert!(p.to_string().starts_with("web#1 start"));
+    }
+
+    #[test]
+    fn a_completed_one_shot_is_left_alone() {
+        let desired = [svc("db", "h", &[])];
+        let mut done = seen("db", 1, "h", false);
+        done.completed = true;
+        let p = plan(&desired, &[done], &previous(), &PlanOptions::default()).unwrap();
+        assert!(p.is_noop(), "{p}");
     }
 
     #[test]

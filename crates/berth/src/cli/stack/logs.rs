@@ -62,7 +62,7 @@ impl Printer {
                 .or_insert(COLOURS[n % COLOURS.len()]);
         }
         Printer {
-            width: list.iter().map(|c| c.doc.name.len()).max().unwrap_or(0),
+            width: list.iter().map(|c| c.container.name.len()).max().unwrap_or(0),
             colours,
             colour: std::io::stdout().is_terminal(),
             prefix,
@@ -73,7 +73,7 @@ impl Printer {
     fn line(&self, c: &StackContainer, e: &LogEntry) -> String {
         let mut s = String::new();
         if self.prefix {
-            let p = format!("{:<w$} | ", c.doc.name, w = self.width);
+            let p = format!("{:<w$} | ", c.container.name, w = self.width);
             match (self.colour, self.colours.get(&c.service)) {
                 (true, Some(col)) => s.push_str(&console::style(p).fg(*col).to_string()),
                 _ => s.push_str(&p),
@@ -121,7 +121,7 @@ pub fn logs(global: &GlobalArgs, project: &ProjectArgs, args: &LogsArgs) -> anyh
         let mut readers: Vec<(StackContainer, LogReader)> = list
             .into_iter()
             .map(|c| {
-                let r = LogReader::new(&c.doc.log_path);
+                let r = LogReader::new(std::path::Path::new(&c.container.log_path));
                 (c, r)
             })
             .collect();
@@ -187,7 +187,7 @@ async fn follow(
             let now = super::containers(global, name).await?;
             let running = readers.iter().any(|(c, _)| {
                 now.iter()
-                    .any(|n| n.doc.id == c.doc.id && n.info().is_running())
+                    .any(|n| n.container.id == c.container.id && n.container.state.running)
             });
             if !running {
                 return Ok(false);
@@ -208,7 +208,7 @@ pub async fn attach(global: &GlobalArgs, name: &str, services: &[String]) -> any
     let mut readers: Vec<(StackContainer, LogReader)> = list
         .into_iter()
         .map(|c| {
-            let r = LogReader::new(&c.doc.log_path);
+            let r = LogReader::new(std::path::Path::new(&c.container.log_path));
             (c, r)
         })
         .collect();

@@ -91,10 +91,9 @@ fn table(header: &[&str], rows: &[Vec<String>]) -> String {
 }
 
 fn status(c: &StackContainer) -> String {
-    let info = c.info();
-    let mut s = format::status(&info);
-    if let (true, Some(h)) = (info.is_running(), &info.health) {
-        s.push_str(&std::format!(" ({})", h.status.as_str()));
+    let mut s = format::status(&c.container);
+    if let (true, Some(h)) = (c.container.state.running, &c.health) {
+        s.push_str(&std::format!(" ({h})"));
     }
     s
 }
@@ -107,7 +106,7 @@ pub fn ps(global: &GlobalArgs, project: &ProjectArgs, args: &PsArgs) -> anyhow::
         .into_iter()
         .filter(|c| args.names.is_empty() || args.names.contains(&c.service))
         .filter(|c| {
-            let state = format::state_name(&c.info());
+            let state = c.container.state.status.as_str();
             if !args.status.is_empty() {
                 return args.status.iter().any(|s| s == state);
             }
@@ -116,7 +115,7 @@ pub fn ps(global: &GlobalArgs, project: &ProjectArgs, args: &PsArgs) -> anyhow::
         .collect();
     if args.quiet {
         for c in &list {
-            println!("{}", c.doc.id);
+            println!("{}", c.container.id);
         }
         return Ok(());
     }
@@ -132,27 +131,27 @@ pub fn ps(global: &GlobalArgs, project: &ProjectArgs, args: &PsArgs) -> anyhow::
         let items: Vec<serde_json::Value> = list
             .iter()
             .map(|c| {
-                let info = c.info();
+                let k = &c.container;
                 serde_json::json!({
-                    "ID": c.doc.id,
-                    "Name": c.doc.name,
+                    "ID": k.id,
+                    "Name": k.name,
                     "Service": c.service,
                     "Number": c.number,
                     "Project": name,
-                    "Image": c.doc.image,
-                    "Command": c.doc.command.join(" "),
-                    "State": format::state_name(&info),
+                    "Image": k.image,
+                    "Command": k.command.join(" "),
+                    "State": k.state.status,
                     "Status": status(c),
-                    "Health": c.health.as_ref().map(|h| h.status.as_str()).unwrap_or_default(),
-                    "ExitCode": c.state.as_ref().and_then(|s| s.exit_code).unwrap_or(0),
-                    "Publishers": c.doc.ports.iter().map(|p| serde_json::json!({
-                        "URL": p.host_ip.map_or("0.0.0.0".to_string(), |ip| ip.to_string()),
+                    "Health": c.health.clone().unwrap_or_default(),
+                    "ExitCode": k.state.exit_code.unwrap_or(0),
+                    "Publishers": k.ports.iter().map(|p| serde_json::json!({
+                        "URL": p.host_ip.clone().unwrap_or_else(|| "0.0.0.0".to_owned()),
                         "TargetPort": p.container_port,
                         "PublishedPort": p.host_port,
-                        "Protocol": p.protocol.to_string(),
+                        "Protocol": p.protocol,
                     })).collect::<Vec<_>>(),
-                    "Labels": c.doc.labels,
-                    "CreatedAt": c.doc.created,
+                    "Labels": k.labels,
+                    "CreatedAt": k.created,
                 })
             })
             .collect();
@@ -162,20 +161,21 @@ pub fn ps(global: &GlobalArgs, project: &ProjectArgs, args: &PsArgs) -> anyhow::
     let rows: Vec<Vec<String>> = list
         .iter()
         .map(|c| {
-            let cmd = c.doc.command.join(" ");
+            let k = &c.container;
+            let cmd = k.command.join(" ");
             let cmd = if cmd.chars().count() > 20 {
                 std::format!("\"{}…\"", cmd.chars().take(19).collect::<String>())
             } else {
                 std::format!("\"{cmd}\"")
             };
             vec![
-                c.doc.name.clone(),
-                c.doc.image.clone(),
+                k.name.clone(),
+                k.image.clone(),
                 cmd,
                 c.service.clone(),
-                c.doc.created.clone(),
+                k.created.clone(),
                 status(c),
-                format::ports(&c.doc.ports),
+                format::ports(&k.ports),
             ]
         })
         .collect();
@@ -250,19 +250,19 @@ pub fn port(global: &GlobalArgs, project: &ProjectArgs, args: &PortArgs) -> anyh
             )
         })?;
     let p = c
-        .doc
+        .container
         .ports
         .iter()
-        .find(|p| p.container_port == args.private_port && p.protocol.to_string() == args.protocol)
+        .find(|p| p.container_port == args.private_port && p.protocol == args.protocol)
         .ok_or_else(|| {
             anyhow::anyhow!(
                 "no port {}/{} published for {}",
                 args.private_port,
                 args.protocol,
-                c.doc.name
+                c.container.name
             )
         })?;
-    let ip = p.host_ip.map_or("0.0.0.0".to_string(), |ip| ip.to_string());
+    let ip = p.host_ip.clone().unwrap_or_else(|| "0.0.0.0".to_owned());
     println!("{ip}:{}", p.host_port);
     Ok(())
 }
@@ -275,12 +275,12 @@ pub fn images(global: &GlobalArgs, project: &ProjectArgs, args: &ImagesArgs) -> 
         .iter()
         .filter(|c| args.services.is_empty() || args.services.contains(&c.service))
         .map(|c| {
-            let (repo, tag) = match c.doc.image.rsplit_once(':') {
+            let (repo, tag) = match c.container.image.rsplit_once(':') {
                 Some((r, t)) if !t.contains('/') => (r.to_owned(), t.to_owned()),
-                _ => (c.doc.image.clone(), "latest".to_owned()),
+                _ => (c.container.image.clone(), "latest".to_owned()),
             };
-            let id = c.doc.image_id.trim_start_matches("sha256:");
-            vec![c.doc.name.clone(), repo, tag, id.chars().take(12).collect()]
+            let id = c.container.image_id.trim_start_matches("sha256:");
+            vec![c.container.name.clone(), repo, tag, id.chars().take(12).collect()]
         })
         .collect();
     print!(
