@@ -253,16 +253,16 @@ pub struct ServiceFailure {
 pub enum StackError {
     /// A container operation failed.
     #[error(transparent)]
-    Containers(#[from] ContainersError),
+    Containers(Box<ContainersError>),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
     /// The network layer failed.
     #[error(transparent)]
-    Net(#[from] NetError),
+    Net(Box<NetError>),
     /// The image store failed.
     #[error(transparent)]
-    Image(#[from] berth_image::StoreError),
+    Image(Box<berth_image::StoreError>),
     /// A service cannot be mapped to containers.
     #[error("service {service}: {source}")]
     Desired {
@@ -340,6 +340,24 @@ pub enum StackError {
     /// A background task of the executor died.
     #[error("internal task failed: {0}")]
     Task(#[source] tokio::task::JoinError),
+}
+
+impl From<ContainersError> for StackError {
+    fn from(e: ContainersError) -> StackError {
+        StackError::Containers(Box::new(e))
+    }
+}
+
+impl From<NetError> for StackError {
+    fn from(e: NetError) -> StackError {
+        StackError::Net(Box::new(e))
+    }
+}
+
+impl From<berth_image::StoreError> for StackError {
+    fn from(e: berth_image::StoreError) -> StackError {
+        StackError::Image(Box::new(e))
+    }
 }
 
 /// A container of a stack.

@@ -62,7 +62,11 @@ impl Printer {
                 .or_insert(COLOURS[n % COLOURS.len()]);
         }
         Printer {
-            width: list.iter().map(|c| c.container.name.len()).max().unwrap_or(0),
+            width: list
+                .iter()
+                .map(|c| c.container.name.len())
+                .max()
+                .unwrap_or(0),
             colours,
             colour: std::io::stdout().is_terminal(),
             prefix,
@@ -181,7 +185,7 @@ async fn follow(
             let _ = out.flush();
         }
         ticks += 1;
-        if ticks % 10 == 0
+        if ticks.is_multiple_of(10)
             && let Some((global, name)) = watch
         {
             let now = super::containers(global, name).await?;

@@ -280,7 +280,12 @@ pub fn images(global: &GlobalArgs, project: &ProjectArgs, args: &ImagesArgs) -> 
                 _ => (c.container.image.clone(), "latest".to_owned()),
             };
             let id = c.container.image_id.trim_start_matches("sha256:");
-            vec![c.container.name.clone(), repo, tag, id.chars().take(12).collect()]
+            vec![
+                c.container.name.clone(),
+                repo,
+                tag,
+                id.chars().take(12).collect(),
+            ]
         })
         .collect();
     print!(
