@@ -6,3 +6,4 @@ mod daemon;
 mod dns;
 mod layering;
 mod run;
+mod stack;
