@@ -370,3 +370,111 @@ fn down_leaves_nothing_behind_and_only_down_v_removes_volumes() {
     stack_ok(&e, &dir, &["down", "-v"]);
     assert!(!root.join("volumes/ordered_site").exists());
 }
+
+/// The repository's `examples/<name>`.
+fn example(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples")
+        .join(name)
+}
+
+/// `berth -f examples/<name>/compose.yaml -f <override> <args>` with `env` set: the
+/// override publishes `service`'s port 80 on an ephemeral localhost port instead of the
+/// example's fixed one, so tests can run side by side.
+fn example_cmd(
+    e: &Env,
+    name: &str,
+    service: &str,
+    env: &[(&str, &str)],
+    args: &[&str],
+) -> (Option<i32>, String, String) {
+    let over = e.env.dir().join(format!("{name}-override.yaml"));
+    std::fs::write(
+        &over,
+        format!("services:\n  {service}:\n    ports: !override [\"127.0.0.1::80\"]\n"),
+    )
+    .unwrap();
+    let file = example(name).join("compose.yaml");
+    let mut cmd = e.env.command();
+    cmd.arg("-f").arg(&file).arg("-f").arg(&over).args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = e
+        .env
+        .run_command(cmd, &format!("{name} {}", args.join(" ")));
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Brings an example up, fetches `path` from `service`'s published port until the body
+/// satisfies `check`, then takes the example down with its volumes.
+fn example_answers(
+    e: &Env,
+    name: &str,
+    service: &str,
+    env: &[(&str, &str)],
+    path: &str,
+    check: impl Fn(&str) -> bool,
+) -> String {
+    let (code, _, err) = example_cmd(e, name, service, env, &["up", "-d"]);
+    assert_eq!(code, Some(0), "{name} up: {err}");
+    let (code, port, err) = example_cmd(e, name, service, env, &["stack", "port", service, "80"]);
+    assert_eq!(code, Some(0), "{err}");
+    let port = port.trim().to_owned();
+    let body = eventually(
+        &format!("{name} to answer"),
+        Duration::from_secs(20),
+        || {
+            let mut s = TcpStream::connect(&port).ok()?;
+            s.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
+            write!(s, "GET {path} HTTP/1.0\r\n\r\n").ok()?;
+            let mut text = String::new();
+            s.read_to_string(&mut text).ok()?;
+            let body = text.split_once("\r\n\r\n")?.1.to_owned();
+            check(&body).then_some(body)
+        },
+    );
+    let (code, _, err) = example_cmd(e, name, service, env, &["down", "-v"]);
+    assert_eq!(code, Some(0), "{name} down: {err}");
+    body
+}
+
+#[test]
+fn the_quotes_example_is_built_and_greets_by_name() {
+    let e = Env::new("stack_example_quotes");
+    let body = example_answers(&e, "quotes", "hello", &[], "/hello/Ada", |b| {
+        b.starts_with("Hello, Ada! Your quote of the day: ")
+    });
+    let quote = body
+        .trim_end()
+        .strip_prefix("Hello, Ada! Your quote of the day: ")
+        .unwrap();
+    let quotes = std::fs::read_to_string(example("quotes").join("quotes.txt")).unwrap();
+    assert!(
+        quotes.lines().any(|q| q == quote),
+        "{quote:?} is not a quote"
+    );
+}
+
+#[test]
+fn the_secrets_example_serves_three_replicas_with_their_secrets() {
+    let e = Env::new("stack_example_secrets");
+    let body = example_answers(
+        &e,
+        "secrets",
+        "front",
+        &[("API_TOKEN", "t0ken")],
+        "/",
+        |b| b.lines().count() == 3,
+    );
+    for line in body.lines() {
+        assert!(
+            line.ends_with(": hello from a config, password of 28 bytes"),
+            "{line}"
+        );
+    }
+}

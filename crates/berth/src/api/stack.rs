@@ -38,6 +38,9 @@ pub struct UpRequest {
     /// `--scale svc=N`.
     #[serde(default)]
     pub scale: BTreeMap<String, u64>,
+    /// `--build`.
+    #[serde(default)]
+    pub build: bool,
     /// `-t` in seconds.
     #[serde(default)]
     pub timeout: Option<u64>,
@@ -60,6 +63,7 @@ impl UpRequest {
             no_deps: self.no_deps,
             remove_orphans: self.remove_orphans,
             scale: self.scale.clone(),
+            build: self.build,
             timeout: self.timeout.map(std::time::Duration::from_secs),
             wait: self.wait,
             wait_timeout: self.wait_timeout.map(std::time::Duration::from_secs),

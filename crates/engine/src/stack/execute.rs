@@ -47,6 +47,8 @@ pub struct UpOptions {
     pub remove_orphans: bool,
     /// `--scale svc=N`.
     pub scale: BTreeMap<String, u64>,
+    /// `--build`: build the images of `build:` services even when they exist.
+    pub build: bool,
     /// `-t`: grace period when stopping containers being replaced.
     pub timeout: Option<Duration>,
     /// `--wait`: return once everything is running and healthy (or completed).
@@ -219,6 +221,7 @@ impl Stacks {
         mut project: Project,
         opts: &UpOptions,
         selected: &Option<BTreeSet<String>>,
+        progress: &ProgressSink,
     ) -> Result<Prepared, StackError> {
         for (svc, n) in &opts.scale {
             let s = project
@@ -251,25 +254,38 @@ impl Stacks {
                         source,
                     }
                 })?;
-                let found = match self.images.resolve(&reference) {
-                    Ok(i) => i,
-                    Err(berth_image::StoreError::NotFound(_)) => {
+                let existing = match self.images.resolve(&reference) {
+                    Ok(i) => Some(i),
+                    Err(berth_image::StoreError::NotFound(_)) => None,
+                    Err(e) => return Err(e.into()),
+                };
+                let found = match (existing, &svc.build) {
+                    (Some(i), Some(_)) if !opts.build => i,
+                    (Some(i), None) => i,
+                    (_, Some(b)) => {
+                        progress.send(Progress::image(&image, Status::Building));
+                        let req = super::build::request(b, reference, &project.working_dir);
+                        let built =
+                            super::build::build(&self.images, self.containers.runtime(), req)
+                                .map_err(|e| StackError::Failed {
+                                    failures: vec![ServiceFailure {
+                                        service: name.clone(),
+                                        reason: format!("build {image}: {}", chain(&e)),
+                                    }],
+                                })?;
+                        progress.send(Progress::image(&image, Status::Built));
+                        built
+                    }
+                    (None, None) => {
                         return Err(StackError::Failed {
                             failures: vec![ServiceFailure {
                                 service: name.clone(),
-                                reason: if svc.build.is_some() {
-                                    format!(
-                                        "image {image} not found: build it first with `berth build -t {image} <context>` (up does not build yet)"
-                                    )
-                                } else {
-                                    format!(
-                                        "image {image} not found locally: pull or import it first"
-                                    )
-                                },
+                                reason: format!(
+                                    "image {image} not found locally: pull or import it first"
+                                ),
                             }],
                         });
                     }
-                    Err(e) => return Err(e.into()),
                 };
                 image_id = found.id.to_string();
                 snapshots.insert(name.clone(), found.snapshots());
@@ -308,7 +324,16 @@ impl Stacks {
         progress: &ProgressSink,
     ) -> Result<(), StackError> {
         let selected = super::selected_services(&project, &opts.services, opts.no_deps)?;
-        let prep = self.prepare(project, opts, &selected)?;
+        // Reading secret files and building images block: off the async workers.
+        let prep = {
+            let (this, o, sel, p) = (
+                self.clone(),
+                opts.clone(),
+                selected.clone(),
+                progress.clone(),
+            );
+            blocking(move || this.prepare(project, &o, &sel, &p)).await??
+        };
         let project = &prep.project;
         let store = self.engine.store();
         let list = self.ps(&project.name)?;

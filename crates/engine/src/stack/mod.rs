@@ -12,6 +12,7 @@
 //! Progress is reported as [`Progress`] values on a channel (the daemon streams them as
 //! NDJSON).
 
+mod build;
 pub mod desired;
 mod execute;
 pub mod hash;
@@ -81,6 +82,8 @@ pub enum ObjectKind {
     Network,
     /// A volume.
     Volume,
+    /// An image (built for a service).
+    Image,
     /// The stack as a whole.
     Stack,
 }
@@ -89,6 +92,10 @@ pub enum ObjectKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
+    /// Being built.
+    Building,
+    /// Built.
+    Built,
     /// Being created.
     Creating,
     /// Created.
@@ -127,6 +134,8 @@ impl Status {
     /// `Creating`, `Started`, … as Compose prints them.
     pub fn as_str(&self) -> &'static str {
         match self {
+            Status::Building => "Building",
+            Status::Built => "Built",
             Status::Creating => "Creating",
             Status::Created => "Created",
             Status::Recreating => "Recreating",
@@ -191,6 +200,17 @@ impl Progress {
     pub fn volume(name: &str, status: Status) -> Progress {
         Progress {
             kind: ObjectKind::Volume,
+            name: name.to_owned(),
+            service: None,
+            status,
+            detail: None,
+        }
+    }
+
+    /// About image `name`.
+    pub fn image(name: &str, status: Status) -> Progress {
+        Progress {
+            kind: ObjectKind::Image,
             name: name.to_owned(),
             service: None,
             status,

@@ -46,6 +46,7 @@ fn kind(k: ObjectKind) -> &'static str {
         ObjectKind::Container => "Container",
         ObjectKind::Network => "Network",
         ObjectKind::Volume => "Volume",
+        ObjectKind::Image => "Image",
         ObjectKind::Stack => "Project",
     }
 }
@@ -73,6 +74,7 @@ pub fn render(p: &Progress, mode: ProgressMode) -> Option<String> {
                 Status::Error => console::style("✘").red().to_string(),
                 Status::Warning => console::style("!").yellow().to_string(),
                 Status::Created
+                | Status::Built
                 | Status::Started
                 | Status::Running
                 | Status::Healthy

@@ -37,6 +37,9 @@ pub struct UpArgs {
     /// Run N replicas of a service (`--scale web=3`), repeatable.
     #[arg(long, value_name = "SERVICE=N")]
     scale: Vec<String>,
+    /// Build the images of `build:` services first (else only missing ones are built).
+    #[arg(long)]
+    build: bool,
     /// Seconds to wait for containers being replaced to stop.
     #[arg(short = 't', long = "timeout")]
     timeout: Option<u64>,
@@ -93,6 +96,7 @@ pub fn up(global: &GlobalArgs, args: &ProjectArgs, up: &UpArgs) -> anyhow::Resul
         no_deps: up.no_deps,
         remove_orphans: up.remove_orphans,
         scale: parse_scale(&up.scale)?,
+        build: up.build,
         timeout: up.timeout,
         wait: up.wait,
         wait_timeout: up.wait_timeout,
