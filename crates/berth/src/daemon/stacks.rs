@@ -241,15 +241,7 @@ async fn action(
                 .remove(&name, services, req.force, &progress)
                 .await
                 .map(drop),
-            _ => stacks
-                .pause(&name, services, action == "unpause")
-                .map(|names| {
-                    let status = berth_engine::stack::Status::Stopped;
-                    for n in names {
-                        progress
-                            .send(Progress::stack(&name, status).detail(format!("{action}d {n}")));
-                    }
-                }),
+            _ => stacks.pause(&name, services, action == "unpause", &progress),
         }
     })
 }

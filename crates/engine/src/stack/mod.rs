@@ -116,6 +116,10 @@ pub enum Status {
     Exited,
     /// Being restarted (the detail says why).
     Restarting,
+    /// Frozen (`pause`).
+    Paused,
+    /// Thawed (`unpause`).
+    Unpaused,
     /// Being stopped.
     Stopping,
     /// Stopped.
@@ -146,6 +150,8 @@ impl Status {
             Status::Healthy => "Healthy",
             Status::Exited => "Exited",
             Status::Restarting => "Restarting",
+            Status::Paused => "Paused",
+            Status::Unpaused => "Unpaused",
             Status::Stopping => "Stopping",
             Status::Stopped => "Stopped",
             Status::Removing => "Removing",
@@ -647,8 +653,8 @@ impl Stacks {
         project: &str,
         services: &[String],
         resume: bool,
-    ) -> Result<Vec<String>, StackError> {
-        let mut names = Vec::new();
+        progress: &ProgressSink,
+    ) -> Result<(), StackError> {
         for c in self.select(project, services)? {
             if !c.info.is_running() {
                 continue;
@@ -663,9 +669,17 @@ impl Stacks {
             } else {
                 rt.pause().map_err(ContainersError::from)?;
             }
-            names.push(c.info.doc.name);
+            progress.send(Progress::container(
+                &c.service,
+                &c.info.doc.name,
+                if resume {
+                    Status::Unpaused
+                } else {
+                    Status::Paused
+                },
+            ));
         }
-        Ok(names)
+        Ok(())
     }
 }
 

@@ -80,6 +80,8 @@ pub fn render(p: &Progress, mode: ProgressMode) -> Option<String> {
                 | Status::Healthy
                 | Status::Exited
                 | Status::Stopped
+                | Status::Paused
+                | Status::Unpaused
                 | Status::Removed => console::style("✔").green().to_string(),
                 _ => console::style("⠿").blue().to_string(),
             };
