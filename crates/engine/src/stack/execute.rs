@@ -583,38 +583,75 @@ impl Stacks {
                 names.join(", ")
             )));
         }
-        // Remove level by level (dependents first), each level in parallel.
-        let depth = depths(&list);
-        let mut levels: BTreeMap<std::cmp::Reverse<usize>, Vec<&StackContainer>> = BTreeMap::new();
-        for c in &list {
-            let d = depth.get(&c.service).copied().unwrap_or(0);
-            levels.entry(std::cmp::Reverse(d)).or_default().push(c);
+        // A graph walk in reverse: a service is stopped once every service depending on it
+        // is stopped; its containers are then removed without holding up the others.
+        let services: BTreeSet<String> = list.iter().map(|c| c.service.clone()).collect();
+        let mut stopped_tx = BTreeMap::new();
+        let mut stopped_rx = BTreeMap::new();
+        for s in &services {
+            let (tx, rx) = watch::channel(false);
+            stopped_tx.insert(s.clone(), tx);
+            stopped_rx.insert(s.clone(), rx);
         }
+        let dependents = |service: &str| -> Vec<String> {
+            services
+                .iter()
+                .filter(|other| {
+                    list.iter()
+                        .filter(|c| &c.service == *other)
+                        .any(|c| depends_on(c, service))
+                })
+                .cloned()
+                .collect()
+        };
         let permits = Semaphore::new(8);
-        for level in levels.into_values() {
-            let results = futures::future::join_all(level.into_iter().map(|c| async {
-                let _permit = permits.acquire().await;
-                let name = &c.info.doc.name;
-                progress.send(Progress::container(&c.service, name, Status::Stopping));
-                if c.info.is_running() {
-                    blocking_stop(
-                        &self.containers,
-                        &c.info.doc.id,
-                        grace(opts.timeout, c.info.doc.stop_timeout),
-                    )
-                    .await?;
+        let results = futures::future::join_all(services.iter().map(|service| {
+            let mine: Vec<&StackContainer> =
+                list.iter().filter(|c| &c.service == service).collect();
+            let waits: Vec<watch::Receiver<bool>> = dependents(service)
+                .iter()
+                .filter(|d| *d != service)
+                .map(|d| stopped_rx[d].clone())
+                .collect();
+            let tx = &stopped_tx[service];
+            let permits = &permits;
+            async move {
+                for mut rx in waits {
+                    let _ = rx.wait_for(|s| *s).await;
                 }
-                progress.send(Progress::container(&c.service, name, Status::Stopped));
-                progress.send(Progress::container(&c.service, name, Status::Removing));
-                blocking_remove(&self.containers, &c.info.doc.id).await?;
-                let _ = std::fs::remove_dir_all(self.files_dir(project).join(name));
-                progress.send(Progress::container(&c.service, name, Status::Removed));
-                Ok::<(), StackError>(())
-            }))
-            .await;
-            for r in results {
-                r?;
+                let stops = futures::future::join_all(mine.iter().map(|c| async move {
+                    if !c.info.is_running() {
+                        return Ok(());
+                    }
+                    let _permit = permits.acquire().await;
+                    let name = &c.info.doc.name;
+                    progress.send(Progress::container(&c.service, name, Status::Stopping));
+                    let grace = grace(opts.timeout, c.info.doc.stop_timeout);
+                    blocking_stop(&self.containers, &c.info.doc.id, grace).await?;
+                    progress.send(Progress::container(&c.service, name, Status::Stopped));
+                    Ok::<(), StackError>(())
+                }))
+                .await;
+                let _ = tx.send(true);
+                for r in stops {
+                    r?;
+                }
+                let removes = futures::future::join_all(mine.iter().map(|c| async move {
+                    let _permit = permits.acquire().await;
+                    let name = &c.info.doc.name;
+                    progress.send(Progress::container(&c.service, name, Status::Removing));
+                    blocking_remove(&self.containers, &c.info.doc.id).await?;
+                    let _ = std::fs::remove_dir_all(self.files_dir(project).join(name));
+                    progress.send(Progress::container(&c.service, name, Status::Removed));
+                    Ok::<(), StackError>(())
+                }))
+                .await;
+                removes.into_iter().collect::<Result<Vec<()>, StackError>>()
             }
+        }))
+        .await;
+        for r in results {
+            r?;
         }
         let net = self.containers.net().await?;
         resources::remove_networks(&net, project, progress).await?;
@@ -638,6 +675,15 @@ impl Stacks {
         }
         Ok(())
     }
+}
+
+/// Whether `c`'s service depends on `service` (from its `depends_on` label).
+fn depends_on(c: &StackContainer, service: &str) -> bool {
+    c.info
+        .doc
+        .labels
+        .get(labels::DEPENDS_ON)
+        .is_some_and(|d| d.split(',').any(|e| e.split(':').next() == Some(service)))
 }
 
 fn previous_is_missing(doc: &StackDoc, prep: &Prepared) -> bool {
