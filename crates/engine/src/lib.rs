@@ -2,13 +2,15 @@
 //! store, a plan ordered as a graph, and the executor that carries it out.
 //!
 //! For now this holds the [`Engine`] handle the daemon serves, its crash-safe
-//! [`store`], its [`events`] bus, and [`containers`]: single containers as `berth run`
-//! makes them.
+//! [`store`], its [`events`] bus, [`containers`]: single containers as `berth run`
+//! makes them, and the [`supervise`]or: exits, restart policies, health checks and
+//! re-adoption after a daemon restart.
 #![forbid(unsafe_code)]
 
 pub mod containers;
 pub mod events;
 pub mod store;
+pub mod supervise;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, Write};

@@ -97,7 +97,12 @@ impl Containers {
             healthcheck: if opts.no_healthcheck {
                 None
             } else {
-                opts.healthcheck.clone()
+                opts.healthcheck.clone().or_else(|| {
+                    config
+                        .healthcheck
+                        .as_ref()
+                        .and_then(crate::supervise::health::from_image)
+                })
             },
             stop_timeout: opts.stop_timeout,
             network_settings: opts.network_settings.clone(),
@@ -231,6 +236,7 @@ impl Containers {
             return Ok(info);
         }
         let mut doc = info.doc;
+        crate::supervise::record::clear_stopped_by_user(&self.dir(&doc.id))?;
         let container = self.runtime.load(super::runtime_id(&doc.id))?;
         if container.state()?.status == Status::Created {
             container.start()?;
@@ -266,6 +272,8 @@ impl Containers {
         let doc = &info.doc;
         let container = self.runtime.load(super::runtime_id(&doc.id))?;
         let signal = parse_signal(&doc.stop_signal).unwrap_or(Signal::SIGTERM);
+        // Before the signal: the supervisor must see the exit as the user's doing.
+        crate::supervise::record::mark_stopped_by_user(&self.dir(&doc.id))?;
         let status = match container.kill(signal) {
             Ok(()) => match container.wait_timeout(Some(grace.max(Duration::from_millis(1))))? {
                 Some(s) => s,
@@ -311,6 +319,15 @@ impl Containers {
         let info = self.find(key)?;
         if !info.is_running() {
             return Err(ContainersError::NotRunning(info.doc.name));
+        }
+        // Signals meant to end the container count as a user's stop (no restart follows).
+        let stop_signal = parse_signal(&info.doc.stop_signal);
+        if matches!(
+            signal,
+            Signal::SIGKILL | Signal::SIGTERM | Signal::SIGINT | Signal::SIGQUIT
+        ) || Some(signal) == stop_signal
+        {
+            crate::supervise::record::mark_stopped_by_user(&self.dir(&info.doc.id))?;
         }
         self.runtime
             .load(super::runtime_id(&info.doc.id))?

@@ -166,6 +166,8 @@ pub struct ContainerInfo {
     pub state: Option<State>,
     /// What the supervisor last found, for containers with a health check.
     pub health: Option<Health>,
+    /// Restarts made by the restart policy since the user last started it.
+    pub restart_count: u32,
 }
 
 impl ContainerInfo {
@@ -215,6 +217,9 @@ pub enum ContainersError {
     /// The engine's store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The supervisor's marks on the container (stopped by the user) could not be written.
+    #[error(transparent)]
+    Supervisor(#[from] crate::supervise::record::RecordError),
     /// A file or directory of the container could not be written or removed.
     #[error("{op} {path}: {source}")]
     Io {
@@ -321,6 +326,11 @@ impl Containers {
         })
     }
 
+    /// The engine these containers belong to.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
     /// The runtime containers are created with.
     pub fn runtime(&self) -> &Runtime {
         &self.runtime
@@ -354,10 +364,12 @@ impl Containers {
             .load(runtime_id(&doc.id))
             .and_then(|c| c.state())
             .ok();
+        let record = crate::supervise::record::Record::load(&self.dir(&doc.id)).unwrap_or_default();
         ContainerInfo {
+            health: doc.healthcheck.as_ref().and(record.health),
+            restart_count: record.restart_count,
             doc,
             state,
-            health: None,
         }
     }
 

@@ -1,0 +1,178 @@
+//! Re-adoption when the daemon starts: what the previous daemon left is made consistent before
+//! any request is served.
+//!
+//! - A runtime container without a document (the daemon died between `create` and recording
+//!   it) is killed and deleted, with its cgroups; a container directory without a document is
+//!   removed.
+//! - A document whose runtime container is gone, or stuck in `creating` with its monitor dead,
+//!   never ran and cannot be started: its directory and document are removed (`destroy`).
+//! - Network attachments, published ports and links of containers that no longer run are
+//!   released ([`berth_net::Net::cleanup_orphans`]).
+//! - Every remaining container gets a watcher ([`super::watch`]): running ones are waited for
+//!   again; an exit that happened while no daemon ran is reported (`die` with `missed=true`)
+//!   and the restart policy applied with the daemon-start rules.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use berth_net::Net;
+use berth_runtime::{RuntimeError, Status};
+
+use super::{Shared, SuperviseError, Why};
+use crate::containers::{ContainerDoc, network, runtime_id};
+use crate::events::{Event, EventType};
+
+/// What re-adoption found and did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Adoption {
+    /// Containers with a watcher (running or exited).
+    pub watched: Vec<String>,
+    /// Runtime containers deleted because no document named them (short ids).
+    pub orphaned_runtime: Vec<String>,
+    /// Documents removed because their container never came to exist.
+    pub half_created: Vec<String>,
+    /// Container directories removed because no document named them.
+    pub stray_dirs: Vec<String>,
+    /// Network links removed.
+    pub links: Vec<String>,
+}
+
+impl Adoption {
+    /// Whether nothing was found.
+    pub fn is_empty(&self) -> bool {
+        *self == Adoption::default()
+    }
+}
+
+fn remove_dir(path: &std::path::Path) -> Result<(), SuperviseError> {
+    match std::fs::remove_dir_all(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(SuperviseError::Remove {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// Re-adopts the engine's containers; see the module documentation.
+pub(crate) async fn adopt(shared: &Arc<Shared>) -> Result<Adoption, SuperviseError> {
+    let mut report = Adoption::default();
+    let store = shared.engine.store();
+    let runtime = shared.containers.runtime().clone();
+    let mut docs: Vec<ContainerDoc> = store
+        .list::<ContainerDoc>()?
+        .into_iter()
+        .map(|(_, d)| d)
+        .collect();
+    let known: HashSet<String> = docs.iter().map(|d| runtime_id(&d.id).to_owned()).collect();
+
+    // Runtime containers nobody recorded.
+    let states = tokio::task::spawn_blocking({
+        let runtime = runtime.clone();
+        move || runtime.list()
+    })
+    .await??;
+    for state in states.iter().filter(|s| !known.contains(&s.id)) {
+        let rt = runtime.clone();
+        let id = state.id.clone();
+        tokio::task::spawn_blocking(move || match rt.load(&id) {
+            Ok(c) => c.delete(true),
+            Err(RuntimeError::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e),
+        })
+        .await??;
+        report.orphaned_runtime.push(state.id.clone());
+    }
+
+    // Documents whose container never came to exist.
+    let mut half = Vec::new();
+    for doc in &docs {
+        let rt = runtime.clone();
+        let short = runtime_id(&doc.id).to_owned();
+        let gone = tokio::task::spawn_blocking(move || match rt.load(&short) {
+            Err(RuntimeError::NotFound { .. }) => Ok(true),
+            Err(e) => Err(e),
+            Ok(c) => {
+                let s = c.state()?;
+                let monitor = s.monitor_pid.is_some_and(|p| {
+                    nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), None).is_ok()
+                });
+                if s.status == Status::Creating && !monitor {
+                    c.delete(true)?;
+                    Ok(true)
+                } else {
+                    Ok(false)
+                }
+            }
+        })
+        .await??;
+        if gone {
+            half.push(doc.id.clone());
+        }
+    }
+    for id in &half {
+        remove_dir(&shared.dir(id))?;
+        store.delete::<ContainerDoc>(id)?;
+        if let Some(doc) = docs.iter().find(|d| &d.id == id) {
+            shared.emit(
+                Event::now(EventType::Container, "destroy", id)
+                    .with("name", &doc.name)
+                    .with("reason", "half-created"),
+            );
+        }
+        report.half_created.push(id.clone());
+    }
+    docs.retain(|d| !half.contains(&d.id));
+
+    // Container directories without a document.
+    let containers_dir = shared.engine.config().root.join("containers");
+    if let Ok(entries) = std::fs::read_dir(&containers_dir) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if entry.path().is_dir() && !docs.iter().any(|d| d.id == name) {
+                remove_dir(&entry.path())?;
+                report.stray_dirs.push(name);
+            }
+        }
+    }
+
+    // Network wiring of containers that no longer run.
+    let running: HashSet<String> = docs
+        .iter()
+        .filter(|d| {
+            runtime
+                .load(runtime_id(&d.id))
+                .and_then(|c| c.state())
+                .is_ok_and(|s| {
+                    matches!(
+                        s.status,
+                        Status::Running | Status::Paused | Status::Created | Status::Creating
+                    )
+                })
+        })
+        .map(|d| d.id.clone())
+        .collect();
+    let config = shared.engine.config().clone();
+    if config.root.join("net").exists() {
+        // `cleanup_orphans` takes a non-`Sync` closure: its future is not `Send`, so it runs
+        // on a blocking thread of its own.
+        let handle = tokio::runtime::Handle::current();
+        report.links = tokio::task::spawn_blocking(move || {
+            handle.block_on(async {
+                let net = Net::open(network::net_config(&config.root, &config.run_dir)).await?;
+                if net.list().await.is_empty() {
+                    return Ok(Vec::new());
+                }
+                net.cleanup_orphans(&|id| running.contains(id)).await
+            })
+        })
+        .await??;
+    }
+
+    for doc in &docs {
+        shared.watch(&doc.id, Why::Adopted);
+        report.watched.push(doc.id.clone());
+    }
+    Ok(report)
+}
