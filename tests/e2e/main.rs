@@ -5,3 +5,4 @@ mod config;
 mod daemon;
 mod layering;
 mod run;
+mod supervise;

@@ -121,9 +121,9 @@ pub struct NamesArgs {
 /// `berth stop`.
 #[derive(Debug, clap::Args)]
 pub struct StopArgs {
-    /// Seconds to wait before killing.
-    #[arg(short = 't', long = "time", default_value_t = 10)]
-    time: u64,
+    /// Seconds to wait before killing (default: the container's `--stop-timeout`, else 10).
+    #[arg(short = 't', long = "time")]
+    time: Option<u64>,
     /// Container names or ids.
     #[arg(required = true)]
     containers: Vec<String>,
@@ -160,7 +160,11 @@ pub fn run(global: &GlobalArgs, command: Commands) -> ExitCode {
         Commands::Ps(a) => ps(global, &a),
         Commands::Inspect(a) => inspect(global, &a),
         Commands::Stop(a) => each(global, &a.containers, |c, name| {
-            block_on_c(c.stop(name, Duration::from_secs(a.time))).map(|_| ())
+            let grace = match a.time {
+                Some(t) => t,
+                None => c.find(name)?.doc.stop_timeout.unwrap_or(10),
+            };
+            block_on_c(c.stop(name, Duration::from_secs(grace))).map(|_| ())
         }),
         Commands::Start(a) => each(global, &a.containers, |c, name| {
             block_on_c(c.start(name)).map(|_| ())

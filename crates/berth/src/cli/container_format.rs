@@ -3,8 +3,9 @@
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
 
-use berth_engine::containers::ContainerInfo;
-use berth_engine::containers::Published;
+use berth_engine::containers::{
+    ContainerInfo, Health, HealthCheck, HealthStatus, Published, RestartPolicy,
+};
 use berth_runtime::Status;
 use serde_json::{Value, json};
 
@@ -46,8 +47,17 @@ pub fn status(c: &ContainerInfo) -> String {
     let Some(s) = &c.state else {
         return "Dead".into();
     };
+    let health = match c.health.as_ref().map(|h| h.status) {
+        Some(HealthStatus::Starting) => " (health: starting)",
+        Some(HealthStatus::Healthy) => " (healthy)",
+        Some(HealthStatus::Unhealthy) => " (unhealthy)",
+        None => "",
+    };
     match s.status {
-        Status::Running => format!("Up {}", human_duration(since(s.started_at.as_deref()))),
+        Status::Running => format!(
+            "Up {}{health}",
+            human_duration(since(s.started_at.as_deref()))
+        ),
         Status::Paused => format!(
             "Up {} (Paused)",
             human_duration(since(s.started_at.as_deref()))
@@ -150,6 +160,44 @@ pub fn ps_json(c: &ContainerInfo) -> Value {
     })
 }
 
+/// `State.Health` as Docker shows it.
+fn health_json(h: &Health) -> Value {
+    json!({
+        "Status": h.status.as_str(),
+        "FailingStreak": h.failing_streak,
+        "Log": h.log.iter().map(|r| json!({
+            "Start": r.start,
+            "End": r.end,
+            "ExitCode": r.exit_code,
+            "Output": r.output,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// `Config.Healthcheck` as Docker shows it (durations in nanoseconds).
+fn healthcheck_json(h: &HealthCheck) -> Value {
+    let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+    json!({
+        "Test": h.test,
+        "Interval": ns(h.interval),
+        "Timeout": ns(h.timeout),
+        "StartPeriod": ns(h.start_period),
+        "StartInterval": ns(h.start_interval),
+        "Retries": h.retries,
+    })
+}
+
+/// `HostConfig.RestartPolicy` as Docker shows it.
+fn restart_json(p: RestartPolicy) -> Value {
+    let (name, max) = match p {
+        RestartPolicy::No => ("no", 0),
+        RestartPolicy::Always => ("always", 0),
+        RestartPolicy::UnlessStopped => ("unless-stopped", 0),
+        RestartPolicy::OnFailure { max_retries } => ("on-failure", max_retries.unwrap_or(0)),
+    };
+    json!({ "Name": name, "MaximumRetryCount": max })
+}
+
 /// One `inspect` object (a subset of Docker's shape).
 pub fn inspect_json(c: &ContainerInfo) -> Value {
     let s = c.state.as_ref();
@@ -183,17 +231,22 @@ pub fn inspect_json(c: &ContainerInfo) -> Value {
             "ExitCode": s.and_then(|s| s.exit_code).unwrap_or(0),
             "StartedAt": s.and_then(|s| s.started_at.clone()),
             "FinishedAt": s.and_then(|s| s.finished_at.clone()),
+            "Health": c.health.as_ref().map(health_json),
         },
+        "RestartCount": c.restart_count,
         "LogPath": c.doc.log_path,
         "Config": {
             "Hostname": c.doc.hostname,
             "Image": c.doc.image,
             "Cmd": c.doc.command,
             "StopSignal": c.doc.stop_signal,
+            "StopTimeout": c.doc.stop_timeout,
+            "Healthcheck": c.doc.healthcheck.as_ref().map(healthcheck_json),
         },
         "HostConfig": {
             "NetworkMode": c.doc.network.name(),
             "AutoRemove": c.doc.auto_remove,
+            "RestartPolicy": restart_json(c.doc.restart),
         },
         "NetworkSettings": {
             "IPAddress": c.doc.ip.clone().unwrap_or_default(),

@@ -4,10 +4,13 @@
 
 use std::io::Write;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use berth_engine::containers::limits::Limits;
 use berth_engine::containers::logs::{self, LogReader};
-use berth_engine::containers::{Containers, NetworkMode, RunOptions, runtime_id};
+use berth_engine::containers::{
+    Containers, HealthCheck, NetworkMode, RestartPolicy, RunOptions, runtime_id,
+};
 use berth_runtime::logs::{LogEntry, Stream};
 use berth_runtime::{ExecRequest, ExecStdio, RuntimeError, Status};
 
@@ -80,6 +83,37 @@ pub struct RunArgs {
     /// Mount a tmpfs at `/path[:options]`.
     #[arg(long)]
     tmpfs: Vec<String>,
+    /// Restart policy: `no`, `always`, `unless-stopped`, `on-failure[:N]` (applied by the
+    /// daemon's supervisor).
+    #[arg(long, default_value = "no", value_parser = parse_restart)]
+    restart: RestartPolicy,
+    /// Command to run to check health (through `/bin/sh -c`).
+    #[arg(long)]
+    health_cmd: Option<String>,
+    /// Time between health checks (`30s`, `500ms`, `1m30s`).
+    #[arg(long, value_parser = parse_duration)]
+    health_interval: Option<Duration>,
+    /// Time a health check may take.
+    #[arg(long, value_parser = parse_duration)]
+    health_timeout: Option<Duration>,
+    /// Consecutive failures that make the container unhealthy.
+    #[arg(long)]
+    health_retries: Option<u32>,
+    /// Time after start during which failures do not count.
+    #[arg(long, value_parser = parse_duration)]
+    health_start_period: Option<Duration>,
+    /// Time between health checks during the start period.
+    #[arg(long, value_parser = parse_duration)]
+    health_start_interval: Option<Duration>,
+    /// Disable any health check, the image's included.
+    #[arg(long)]
+    no_healthcheck: bool,
+    /// Signal that stops the container (default: the image's, else `SIGTERM`).
+    #[arg(long)]
+    stop_signal: Option<String>,
+    /// Seconds `stop` waits before killing the container (default 10).
+    #[arg(long)]
+    stop_timeout: Option<u64>,
     /// Image to run.
     image: String,
     /// Command and arguments (replace the image's `Cmd`).
@@ -87,9 +121,66 @@ pub struct RunArgs {
     command: Vec<String>,
 }
 
+fn parse_restart(s: &str) -> Result<RestartPolicy, String> {
+    RestartPolicy::parse(s).map_err(|e| e.to_string())
+}
+
+/// Go-style durations as Docker takes them: `30s`, `500ms`, `1m30s`, `1h`.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("invalid duration {s:?}: {e}"))
+}
+
 impl RunArgs {
-    fn options(&self) -> RunOptions {
-        RunOptions {
+    /// The health check the flags ask for: `None` when they ask for none (the image's then
+    /// applies). Timing flags without `--health-cmd` keep the image's test (an empty test
+    /// here, filled in from the image by the engine).
+    fn healthcheck(&self) -> Result<Option<HealthCheck>, CliError> {
+        let timing = self.health_interval.is_some()
+            || self.health_timeout.is_some()
+            || self.health_retries.is_some()
+            || self.health_start_period.is_some()
+            || self.health_start_interval.is_some();
+        if self.no_healthcheck {
+            if timing || self.health_cmd.is_some() {
+                return Err(CliError::Usage(
+                    "--no-healthcheck conflicts with --health-* options".into(),
+                ));
+            }
+            return Ok(None);
+        }
+        if self.health_cmd.is_none() && !timing {
+            return Ok(None);
+        }
+        let test = match &self.health_cmd {
+            Some(cmd) => vec!["CMD-SHELL".to_owned(), cmd.clone()],
+            None => Vec::new(),
+        };
+        let mut check = HealthCheck::new(test);
+        if let Some(d) = self.health_interval {
+            check.interval = d;
+        }
+        if let Some(d) = self.health_timeout {
+            check.timeout = d;
+        }
+        if let Some(n) = self.health_retries {
+            check.retries = n;
+        }
+        if let Some(d) = self.health_start_period {
+            check.start_period = d;
+        }
+        if let Some(d) = self.health_start_interval {
+            check.start_interval = d;
+        }
+        Ok(Some(check))
+    }
+
+    fn options(&self) -> Result<RunOptions, CliError> {
+        if self.rm && self.restart != RestartPolicy::No {
+            return Err(CliError::Usage(
+                "conflicting options: --restart and --rm".into(),
+            ));
+        }
+        Ok(RunOptions {
             image: self.image.clone(),
             command: self.command.clone(),
             entrypoint: self.entrypoint.clone(),
@@ -114,8 +205,13 @@ impl RunArgs {
                 ulimits: self.ulimit.clone(),
                 tmpfs: self.tmpfs.clone(),
             },
+            restart: self.restart,
+            healthcheck: self.healthcheck()?,
+            no_healthcheck: self.no_healthcheck,
+            stop_signal: self.stop_signal.clone(),
+            stop_timeout: self.stop_timeout,
             ..RunOptions::default()
-        }
+        })
     }
 }
 
@@ -138,7 +234,10 @@ fn print_entry(e: &LogEntry, timestamps: bool) {
 /// Runs `berth run`: exits with the container's code in the foreground; 125 when berth
 /// failed, 126/127 when the command cannot be run.
 pub fn run(global: &GlobalArgs, args: &RunArgs) -> ExitCode {
-    let opts = args.options();
+    let opts = match args.options() {
+        Ok(o) => o,
+        Err(e) => return fail(&e),
+    };
     let started = open(global).and_then(|c| {
         let created = block_on_c(c.run(&opts))?;
         Ok((c.runtime().clone(), created))

@@ -19,7 +19,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use berth_engine::containers::Containers;
 use berth_engine::events::{Event, EventType};
+use berth_engine::supervise::Supervisor;
 use berth_engine::{Engine, EngineConfig, EngineError};
 use tokio::net::UnixListener;
 use tokio::signal::unix::{SignalKind, signal};
@@ -161,6 +163,19 @@ async fn serve(opts: DaemonOptions) -> Result<(), DaemonError> {
         root: opts.root.clone(),
         run_dir: opts.run_dir.clone(),
     })?;
+    // Re-adopt the containers an earlier daemon left before serving anything, then watch
+    // their exits, restart policies and health checks for as long as the daemon runs.
+    let supervisor = match Containers::open(&engine, None) {
+        Ok(containers) => {
+            let supervisor = Supervisor::spawn(containers);
+            supervisor.adopted().await;
+            Some(supervisor)
+        }
+        Err(e) => {
+            tracing::error!("containers are not supervised: {e}");
+            None
+        }
+    };
     let gid = match &opts.group {
         Some(group) => Some(resolve_group(group)?),
         None => None,
@@ -225,6 +240,10 @@ async fn serve(opts: DaemonOptions) -> Result<(), DaemonError> {
         }
     }
     remove_socket(&opts.socket);
+    if let Some(supervisor) = supervisor {
+        // Containers keep running under their monitors; the next daemon re-adopts them.
+        supervisor.shutdown().await;
+    }
     drop(engine);
     drop(pid_file);
     tracing::info!("stopped");

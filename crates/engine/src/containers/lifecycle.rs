@@ -9,7 +9,9 @@ use berth_runtime::{
 };
 
 use super::network::{self, EtcFiles, NetworkMode};
-use super::{ContainerDoc, ContainerInfo, Containers, ContainersError, RunOptions, names, ports};
+use super::{
+    ContainerDoc, ContainerInfo, Containers, ContainersError, HealthCheck, RunOptions, names, ports,
+};
 use crate::events::{Event, EventType};
 
 /// What [`Containers::run`] created.
@@ -97,12 +99,21 @@ impl Containers {
             healthcheck: if opts.no_healthcheck {
                 None
             } else {
-                opts.healthcheck.clone().or_else(|| {
+                let image = || {
                     config
                         .healthcheck
                         .as_ref()
                         .and_then(crate::supervise::health::from_image)
-                })
+                };
+                match &opts.healthcheck {
+                    // Timings without a test: the image's test with these timings.
+                    Some(h) if h.test.is_empty() => image().map(|i| HealthCheck {
+                        test: i.test,
+                        ..h.clone()
+                    }),
+                    Some(h) => Some(h.clone()),
+                    None => image(),
+                }
             },
             stop_timeout: opts.stop_timeout,
             network_settings: opts.network_settings.clone(),

@@ -111,6 +111,10 @@ async fn watch(shared: &Arc<Shared>, id: &str, why: Why) -> Result<(), Supervise
             shared.finish(id, || false);
             return Ok(());
         };
+        // Only an exit found on re-adoption happened while no daemon watched; once a
+        // watcher has waited, exits are ordinary.
+        let found_exited = adopting && state.status == Status::Stopped;
+        adopting = false;
         let mut waited = Waited::Exited;
         if state.status != Status::Stopped {
             if let Some(check) = &doc.healthcheck
@@ -148,7 +152,7 @@ async fn watch(shared: &Arc<Shared>, id: &str, why: Why) -> Result<(), Supervise
         };
         let new_exit = record.handled_exit.as_ref() != Some(&exit);
         if new_exit {
-            handle_exit(shared, &doc, &state, code, adopting, waited).await;
+            handle_exit(shared, &doc, &state, code, found_exited, waited).await;
             record.handled_exit = Some(exit);
             record.save(&dir)?;
             if doc.auto_remove {
@@ -159,12 +163,11 @@ async fn watch(shared: &Arc<Shared>, id: &str, why: Why) -> Result<(), Supervise
             }
         }
         // On re-adoption the daemon-start rules apply; otherwise only a new exit may restart.
-        let occasion = if adopting {
+        let occasion = if found_exited {
             Some(Occasion::DaemonStart)
         } else {
             new_exit.then_some(Occasion::Exit)
         };
-        adopting = false;
         let facts = ExitFacts {
             code,
             restarts: record.restart_count,
@@ -205,12 +208,13 @@ async fn watch(shared: &Arc<Shared>, id: &str, why: Why) -> Result<(), Supervise
         if load(shared, id)?.is_some_and(|(_, s)| is_up(&s)) {
             continue;
         }
+        // Counted before the start (as Docker does), so a daemon killed during the start
+        // does not forget it.
+        record.restart_count += 1;
+        record.save(&dir)?;
         let (c, key) = (shared.containers.clone(), id.to_owned());
         match blocking(move |h| h.block_on(c.start(&key))).await? {
-            Ok(_) => {
-                record.restart_count += 1;
-                record.save(&dir)?;
-            }
+            Ok(_) => {}
             Err(e) => {
                 tracing::warn!(container = %id, "restart failed, giving up: {e}");
                 shared.emit(
