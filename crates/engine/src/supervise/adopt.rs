@@ -158,7 +158,7 @@ pub(crate) async fn adopt(shared: &Arc<Shared>) -> Result<Adoption, SuperviseErr
         // `cleanup_orphans` takes a non-`Sync` closure: its future is not `Send`, so it runs
         // on a blocking thread of its own.
         let handle = tokio::runtime::Handle::current();
-        report.links = tokio::task::spawn_blocking(move || {
+        let cleaned = tokio::task::spawn_blocking(move || {
             handle.block_on(async {
                 let net = Net::open(network::net_config(&config.root, &config.run_dir)).await?;
                 if net.list().await.is_empty() {
@@ -167,7 +167,13 @@ pub(crate) async fn adopt(shared: &Arc<Shared>) -> Result<Adoption, SuperviseErr
                 net.cleanup_orphans(&|id| running.contains(id)).await
             })
         })
-        .await??;
+        .await?;
+        // The network state may be held by another user of it (a daemon that opened it
+        // first cleans it up itself): not a reason to leave the containers unwatched.
+        match cleaned {
+            Ok(links) => report.links = links,
+            Err(e) => tracing::warn!("network clean-up skipped: {e}"),
+        }
     }
 
     for doc in &docs {

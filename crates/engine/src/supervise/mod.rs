@@ -9,7 +9,9 @@
 //!   no thread per container; the monitor answers `Wait` when the process exits),
 //! - runs the container's health check meanwhile ([`health`]),
 //! - on exit emits `die` (with `exitCode`), releases the network (unpublishes its ports and
-//!   detaches it), removes `--rm` containers, and applies the restart policy with Docker's
+//!   detaches it), removes `--rm` containers (after [`watch::AUTO_REMOVE_GRACE`], so that a
+//!   client attached to a foreground run reads the last output and removes it itself), and
+//!   applies the restart policy with Docker's
 //!   back-off ([`restart`]), counting restarts in the container's [`record`].
 //!
 //! A user's `stop` or `kill` marks the container first ([`record::mark_stopped_by_user`]), so

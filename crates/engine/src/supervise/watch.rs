@@ -23,11 +23,13 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use super::record::{self, HandledExit, Record};
 use super::restart::{self, Backoff, ExitFacts, Occasion};
 use super::{Shared, SuperviseError, Why, health};
-use crate::containers::{ContainerDoc, HealthCheck, runtime_id};
+use crate::containers::{ContainerDoc, ContainersError, HealthCheck, runtime_id};
 use crate::events::{Event, EventType};
 
 /// How often the state file is read when the monitor's socket cannot be used.
 const POLL: Duration = Duration::from_millis(200);
+/// How long an exited `--rm` container stays before the supervisor removes it.
+pub const AUTO_REMOVE_GRACE: Duration = Duration::from_secs(2);
 /// Attempts at releasing a network that is busy (another command holds the net state).
 const RELEASE_ATTEMPTS: u32 = 10;
 
@@ -156,8 +158,17 @@ async fn watch(shared: &Arc<Shared>, id: &str, why: Why) -> Result<(), Supervise
             record.handled_exit = Some(exit);
             record.save(&dir)?;
             if doc.auto_remove {
+                // A client attached to a foreground `run --rm` reads the last output, waits
+                // and removes the container itself within this grace; detached ones are ours.
+                tokio::select! {
+                    _ = tokio::time::sleep(AUTO_REMOVE_GRACE) => {}
+                    _ = stop.wait_for(|s| *s) => return Ok(()),
+                }
                 let (c, key) = (shared.containers.clone(), id.to_owned());
-                blocking(move |h| h.block_on(c.remove(&key, true))).await??;
+                match blocking(move |h| h.block_on(c.remove(&key, true))).await? {
+                    Ok(_) | Err(ContainersError::NotFound(_)) => {}
+                    Err(e) => return Err(e.into()),
+                }
                 shared.finish(id, || false);
                 return Ok(());
             }
