@@ -35,7 +35,7 @@ const RELEASE_ATTEMPTS: u32 = 10;
 
 /// How a wait ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Waited {
+pub enum Waited {
     /// The process exited; the state file has the details.
     Exited,
     /// The monitor died without recording an exit.
@@ -341,8 +341,9 @@ async fn health_loop(
 }
 
 /// Waits until the container's process has exited (the monitor answers `Wait` then), or its
-/// monitor is found dead. Falls back to reading the state file when the socket is gone.
-async fn wait_exit(dir: &Path) -> Waited {
+/// monitor is found dead; `dir` is the runtime's directory of the container
+/// ([`Container::dir`]). Falls back to reading the state file when the socket is gone.
+pub async fn wait_exit(dir: &Path) -> Waited {
     let socket = dir.join(files::SOCKET);
     loop {
         if let Ok(stream) = tokio::net::UnixStream::connect(&socket).await {
