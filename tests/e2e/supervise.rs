@@ -170,3 +170,89 @@ fn a_killed_daemon_is_replaced_by_one_that_re_adopts_its_container() {
     let ps = e.env.run_ok(&["ps", "-q"]);
     assert_eq!(ps.split_whitespace().collect::<Vec<_>>(), [&id[..12]]);
 }
+
+#[test]
+fn health_check_flags_show_in_ps_and_inspect() {
+    let e = Env::new("supervise-health");
+    let id = e
+        .env
+        .run_ok(&[
+            "run",
+            "-d",
+            "--name",
+            "hc",
+            "--health-cmd",
+            "cat /tmp/ok",
+            "--health-interval",
+            "200ms",
+            "--health-retries",
+            "2",
+            "busybox",
+            "sh",
+            "-c",
+            "echo ok > /tmp/ok; sleep 1000",
+        ])
+        .trim()
+        .to_string();
+    // The daemon runs the checks.
+    e.env.run_json(&["info"]);
+    eventually("the healthy event", WAIT, || {
+        e.env
+            .events()
+            .into_iter()
+            .any(|ev| ev["id"] == id.as_str() && ev["action"] == "health_status: healthy")
+            .then_some(())
+    });
+    e.stop_daemon();
+
+    let ps = e.env.run_ok(&["ps"]);
+    let row = ps.lines().find(|l| l.ends_with("hc")).expect("hc in ps");
+    assert!(row.contains(" (healthy)"), "{ps}");
+    let inspect: Value = serde_json::from_str(&e.env.run_ok(&["inspect", "hc"])).unwrap();
+    let health = &inspect[0]["State"]["Health"];
+    assert_eq!(health["Status"], "healthy");
+    assert_eq!(health["FailingStreak"], 0);
+    let last = health["Log"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["ExitCode"], 0);
+    assert_eq!(last["Output"], "ok\n");
+    let check = &inspect[0]["Config"]["Healthcheck"];
+    assert_eq!(
+        check["Test"],
+        serde_json::json!(["CMD-SHELL", "cat /tmp/ok"])
+    );
+    assert_eq!(check["Interval"], 200_000_000);
+    assert_eq!(check["Retries"], 2);
+}
+
+#[test]
+fn conflicting_supervision_flags_are_refused() {
+    let e = Env::new("supervise-flags");
+    for args in [
+        &[
+            "run",
+            "-d",
+            "--rm",
+            "--restart",
+            "always",
+            "busybox",
+            "true",
+        ][..],
+        &[
+            "run",
+            "-d",
+            "--no-healthcheck",
+            "--health-cmd",
+            "true",
+            "busybox",
+            "true",
+        ],
+        &["run", "-d", "--restart", "sometimes", "busybox", "true"],
+        &["run", "-d", "--health-interval", "soon", "busybox", "true"],
+    ] {
+        let out = e.env.run(args);
+        assert_ne!(out.status.code(), Some(0), "{args:?} was accepted");
+        assert!(!String::from_utf8_lossy(&out.stderr).is_empty(), "{args:?}");
+    }
+    let ps = e.env.run_ok(&["ps", "-aq"]);
+    assert_eq!(ps.trim(), "", "no container was created");
+}
