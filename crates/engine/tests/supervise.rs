@@ -567,3 +567,80 @@ async fn after_a_daemon_restart_always_comes_back_and_unless_stopped_stays_stopp
     );
     second.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rm_f_of_an_always_container_does_not_bring_it_back() {
+    let w = World::new();
+    let sup = Supervisor::spawn(w.containers.clone());
+    sup.adopted().await;
+    let id = w.run(&["sleep", "1000"], RestartPolicy::Always).await;
+    w.containers.remove(&id, true).await.unwrap();
+    quiet_period().await;
+    assert_eq!(w.containers.list().unwrap(), vec![]);
+    assert_eq!(w.containers.runtime().list().unwrap(), vec![]);
+    assert!(!w.root().join("containers").join(&id).exists());
+    let actions = w.actions(&id);
+    assert_eq!(actions.first().map(String::as_str), Some("start"));
+    assert_eq!(actions.last().map(String::as_str), Some("destroy"));
+    assert_eq!(actions.iter().filter(|a| *a == "start").count(), 1);
+    sup.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_images_healthcheck_applies_unless_overridden_or_disabled() {
+    let w = World::new();
+    let ctx = w.tmp.path().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox\nHEALTHCHECK --interval=200ms --retries=4 CMD [\"cat\", \"/etc/passwd\"]\n",
+    )
+    .unwrap();
+    let store = berth_image::Store::open(&w.root().join("image")).unwrap();
+    let mut req = berth_build::BuildRequest::new(&ctx);
+    req.tags = vec![Reference::parse("checked").unwrap()];
+    berth_build::Builder::new(&store, w.containers.runtime())
+        .build(req)
+        .unwrap();
+    let sup = Supervisor::spawn(w.containers.clone());
+    sup.adopted().await;
+    let run = |healthcheck: Option<HealthCheck>, no_healthcheck: bool| {
+        let mut opts = RunOptions::new("checked");
+        opts.command = vec!["sleep".into(), "1000".into()];
+        opts.network = NetworkMode::None;
+        opts.healthcheck = healthcheck;
+        opts.no_healthcheck = no_healthcheck;
+        opts
+    };
+    let image = w.containers.run(&run(None, false)).await.unwrap().id;
+    let check = w.info(&image).doc.healthcheck.unwrap();
+    assert_eq!(check.test, ["CMD", "cat", "/etc/passwd"]);
+    assert_eq!(check.interval, Duration::from_millis(200));
+    assert_eq!(check.retries, 4);
+    assert_eq!(check.timeout, Duration::from_secs(30));
+    eventually("the image's check to pass", || {
+        w.info(&image)
+            .health
+            .filter(|h| h.status == HealthStatus::Healthy)
+    })
+    .await;
+
+    // Timings without a test keep the image's test.
+    let mut timing = HealthCheck::new(Vec::new());
+    timing.interval = Duration::from_secs(7);
+    let retimed = w
+        .containers
+        .run(&run(Some(timing), false))
+        .await
+        .unwrap()
+        .id;
+    let check = w.info(&retimed).doc.healthcheck.unwrap();
+    assert_eq!(check.test, ["CMD", "cat", "/etc/passwd"]);
+    assert_eq!(check.interval, Duration::from_secs(7));
+
+    let disabled = w.containers.run(&run(None, true)).await.unwrap().id;
+    assert_eq!(w.info(&disabled).doc.healthcheck, None);
+    quiet_period().await;
+    assert_eq!(w.info(&disabled).health, None);
+    sup.shutdown().await;
+}

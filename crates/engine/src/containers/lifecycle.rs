@@ -360,6 +360,8 @@ impl Containers {
             return Err(ContainersError::Running(info.doc.name));
         }
         let doc = info.doc;
+        // The supervisor then neither restarts it nor writes next to it any more.
+        crate::supervise::record::mark_removing(&self.dir(&doc.id))?;
         self.destroy(&doc.id, &doc.network).await?;
         let dir = self.dir(&doc.id);
         match std::fs::remove_dir_all(&dir) {

@@ -16,7 +16,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use berth_net::Net;
-use berth_runtime::{RuntimeError, Status};
+use berth_runtime::{Runtime, RuntimeError, Status};
 
 use super::{Shared, SuperviseError, Why};
 use crate::containers::{ContainerDoc, network, runtime_id};
@@ -55,7 +55,8 @@ fn remove_dir(path: &std::path::Path) -> Result<(), SuperviseError> {
     }
 }
 
-/// Re-adopts the engine's containers; see the module documentation.
+/// Re-adopts the engine's containers; see the module documentation. A failing clean-up step
+/// is logged and the next one still runs; every remaining container gets its watcher.
 pub(crate) async fn adopt(shared: &Arc<Shared>) -> Result<Adoption, SuperviseError> {
     let mut report = Adoption::default();
     let store = shared.engine.store();
@@ -65,9 +66,33 @@ pub(crate) async fn adopt(shared: &Arc<Shared>) -> Result<Adoption, SuperviseErr
         .into_iter()
         .map(|(_, d)| d)
         .collect();
-    let known: HashSet<String> = docs.iter().map(|d| runtime_id(&d.id).to_owned()).collect();
+    if let Err(e) = runtime_orphans(&runtime, &docs, &mut report).await {
+        tracing::warn!("removing runtime containers without a document: {e}");
+    }
+    match half_created(shared, &runtime, &docs, &mut report).await {
+        Ok(()) => docs.retain(|d| !report.half_created.contains(&d.id)),
+        Err(e) => tracing::warn!("removing half-created containers: {e}"),
+    }
+    if let Err(e) = stray_dirs(shared, &docs, &mut report) {
+        tracing::warn!("removing container directories without a document: {e}");
+    }
+    if let Err(e) = network_orphans(shared, &runtime, &docs, &mut report).await {
+        tracing::warn!("network clean-up skipped: {e}");
+    }
+    for doc in &docs {
+        shared.watch(&doc.id, Why::Adopted);
+        report.watched.push(doc.id.clone());
+    }
+    Ok(report)
+}
 
-    // Runtime containers nobody recorded.
+/// Runtime containers nobody recorded: killed and deleted with their cgroups.
+async fn runtime_orphans(
+    runtime: &Runtime,
+    docs: &[ContainerDoc],
+    report: &mut Adoption,
+) -> Result<(), SuperviseError> {
+    let known: HashSet<String> = docs.iter().map(|d| runtime_id(&d.id).to_owned()).collect();
     let states = tokio::task::spawn_blocking({
         let runtime = runtime.clone();
         move || runtime.list()
@@ -84,10 +109,18 @@ pub(crate) async fn adopt(shared: &Arc<Shared>) -> Result<Adoption, SuperviseErr
         .await??;
         report.orphaned_runtime.push(state.id.clone());
     }
+    Ok(())
+}
 
-    // Documents whose container never came to exist.
-    let mut half = Vec::new();
-    for doc in &docs {
+/// Documents whose container never came to exist (or is stuck in `creating` with its
+/// monitor dead): directory and document removed.
+async fn half_created(
+    shared: &Shared,
+    runtime: &Runtime,
+    docs: &[ContainerDoc],
+    report: &mut Adoption,
+) -> Result<(), SuperviseError> {
+    for doc in docs {
         let rt = runtime.clone();
         let short = runtime_id(&doc.id).to_owned();
         let gone = tokio::task::spawn_blocking(move || match rt.load(&short) {
@@ -107,37 +140,53 @@ pub(crate) async fn adopt(shared: &Arc<Shared>) -> Result<Adoption, SuperviseErr
             }
         })
         .await??;
-        if gone {
-            half.push(doc.id.clone());
+        if !gone {
+            continue;
         }
+        remove_dir(&shared.dir(&doc.id))?;
+        shared.engine.store().delete::<ContainerDoc>(&doc.id)?;
+        shared.emit(
+            Event::now(EventType::Container, "destroy", &doc.id)
+                .with("name", &doc.name)
+                .with("reason", "half-created"),
+        );
+        report.half_created.push(doc.id.clone());
     }
-    for id in &half {
-        remove_dir(&shared.dir(id))?;
-        store.delete::<ContainerDoc>(id)?;
-        if let Some(doc) = docs.iter().find(|d| &d.id == id) {
-            shared.emit(
-                Event::now(EventType::Container, "destroy", id)
-                    .with("name", &doc.name)
-                    .with("reason", "half-created"),
-            );
-        }
-        report.half_created.push(id.clone());
-    }
-    docs.retain(|d| !half.contains(&d.id));
+    Ok(())
+}
 
-    // Container directories without a document.
+/// Container directories without a document (a crash between creating the directory and
+/// recording the container).
+fn stray_dirs(
+    shared: &Shared,
+    docs: &[ContainerDoc],
+    report: &mut Adoption,
+) -> Result<(), SuperviseError> {
     let containers_dir = shared.engine.config().root.join("containers");
-    if let Ok(entries) = std::fs::read_dir(&containers_dir) {
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if entry.path().is_dir() && !docs.iter().any(|d| d.id == name) {
-                remove_dir(&entry.path())?;
-                report.stray_dirs.push(name);
-            }
+    let Ok(entries) = std::fs::read_dir(&containers_dir) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if entry.path().is_dir() && !docs.iter().any(|d| d.id == name) {
+            remove_dir(&entry.path())?;
+            report.stray_dirs.push(name);
         }
     }
+    Ok(())
+}
 
-    // Network wiring of containers that no longer run.
+/// Network wiring (attachments, published ports, links) of containers that no longer run.
+async fn network_orphans(
+    shared: &Shared,
+    runtime: &Runtime,
+    docs: &[ContainerDoc],
+    report: &mut Adoption,
+) -> Result<(), SuperviseError> {
+    let config = shared.engine.config().clone();
+    if !config.root.join("net").exists() {
+        return Ok(());
+    }
     let running: HashSet<String> = docs
         .iter()
         .filter(|d| {
@@ -153,32 +202,19 @@ pub(crate) async fn adopt(shared: &Arc<Shared>) -> Result<Adoption, SuperviseErr
         })
         .map(|d| d.id.clone())
         .collect();
-    let config = shared.engine.config().clone();
-    if config.root.join("net").exists() {
-        // `cleanup_orphans` takes a non-`Sync` closure: its future is not `Send`, so it runs
-        // on a blocking thread of its own.
-        let handle = tokio::runtime::Handle::current();
-        let cleaned = tokio::task::spawn_blocking(move || {
-            handle.block_on(async {
-                let net = Net::open(network::net_config(&config.root, &config.run_dir)).await?;
-                if net.list().await.is_empty() {
-                    return Ok(Vec::new());
-                }
-                net.cleanup_orphans(&|id| running.contains(id)).await
-            })
+    // `cleanup_orphans` takes a non-`Sync` closure, so its future is not `Send`: it runs on
+    // a blocking thread of its own. The network state may be held by another user (a daemon
+    // that opened it first cleans it up itself): then this step fails and is skipped.
+    let handle = tokio::runtime::Handle::current();
+    report.links = tokio::task::spawn_blocking(move || {
+        handle.block_on(async {
+            let net = Net::open(network::net_config(&config.root, &config.run_dir)).await?;
+            if net.list().await.is_empty() {
+                return Ok(Vec::new());
+            }
+            net.cleanup_orphans(&|id| running.contains(id)).await
         })
-        .await?;
-        // The network state may be held by another user of it (a daemon that opened it
-        // first cleans it up itself): not a reason to leave the containers unwatched.
-        match cleaned {
-            Ok(links) => report.links = links,
-            Err(e) => tracing::warn!("network clean-up skipped: {e}"),
-        }
-    }
-
-    for doc in &docs {
-        shared.watch(&doc.id, Why::Adopted);
-        report.watched.push(doc.id.clone());
-    }
-    Ok(report)
+    })
+    .await??;
+    Ok(())
 }

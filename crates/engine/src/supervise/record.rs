@@ -9,6 +9,9 @@
 //!   removed by `start`. An exit while it exists is the user's doing, so `always` and
 //!   `unless-stopped` do not restart the container (and `unless-stopped` not even after a
 //!   daemon restart).
+//! - `removing` (a marker): written by `rm` before it kills the container; the supervisor
+//!   leaves such a container alone (no restart, no more writes into the directory being
+//!   removed).
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -113,6 +116,29 @@ impl Record {
     }
 }
 
+/// The marker `rm` leaves while it removes a container.
+pub const REMOVING_MARKER: &str = "removing";
+
+/// Records that the container in `dir` is being removed (call before killing it). A
+/// container whose directory is already gone needs no mark.
+pub fn mark_removing(dir: &Path) -> Result<(), RecordError> {
+    let path = dir.join(REMOVING_MARKER);
+    match std::fs::write(&path, b"") {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(RecordError::Io {
+            op: "write",
+            path,
+            source,
+        }),
+    }
+}
+
+/// Whether the container in `dir` is being removed.
+pub fn removing(dir: &Path) -> bool {
+    dir.join(REMOVING_MARKER).exists()
+}
+
 /// Records that the user is stopping the container in `dir` (call before signalling it).
 pub fn mark_stopped_by_user(dir: &Path) -> Result<(), RecordError> {
     let path = dir.join(STOPPED_MARKER);
@@ -123,18 +149,24 @@ pub fn mark_stopped_by_user(dir: &Path) -> Result<(), RecordError> {
     })
 }
 
-/// Forgets the user's stop (call when the container is started again).
+/// Forgets the user's stop, and a removal that did not finish (call when the container is
+/// started again).
 pub fn clear_stopped_by_user(dir: &Path) -> Result<(), RecordError> {
-    let path = dir.join(STOPPED_MARKER);
-    match std::fs::remove_file(&path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(source) => Err(RecordError::Io {
-            op: "remove",
-            path,
-            source,
-        }),
+    for marker in [STOPPED_MARKER, REMOVING_MARKER] {
+        let path = dir.join(marker);
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(RecordError::Io {
+                    op: "remove",
+                    path,
+                    source,
+                });
+            }
+        }
     }
+    Ok(())
 }
 
 /// Whether the user stopped the container in `dir` since it was last started.
@@ -193,8 +225,12 @@ mod tests {
         assert!(!stopped_by_user(dir.path()));
         mark_stopped_by_user(dir.path()).unwrap();
         assert!(stopped_by_user(dir.path()));
+        mark_removing(dir.path()).unwrap();
+        assert!(removing(dir.path()));
         clear_stopped_by_user(dir.path()).unwrap();
         clear_stopped_by_user(dir.path()).unwrap();
         assert!(!stopped_by_user(dir.path()));
+        assert!(!removing(dir.path()));
+        mark_removing(&dir.path().join("gone")).unwrap();
     }
 }

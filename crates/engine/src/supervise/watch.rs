@@ -97,9 +97,10 @@ async fn watch(shared: &Arc<Shared>, id: &str, why: Why) -> Result<(), Supervise
         tracing::warn!(container = %id, "starting a new supervisor record: {e}");
         Record::default()
     });
-    if why == Why::Started {
+    if why == Why::Started && record.restart_count != 0 {
         // Docker counts restarts since the user last started the container.
         record.restart_count = 0;
+        record.save(&dir)?;
     }
     let mut backoff = Backoff::default();
     let mut stop = shared.stop.clone();
@@ -152,6 +153,11 @@ async fn watch(shared: &Arc<Shared>, id: &str, why: Why) -> Result<(), Supervise
             finished_at: state.finished_at.clone(),
             exit_code: code,
         };
+        if record::removing(&dir) {
+            // `rm` is taking it away: the exit is its doing, and the directory is going.
+            shared.finish(id, || false);
+            return Ok(());
+        }
         let new_exit = record.handled_exit.as_ref() != Some(&exit);
         if new_exit {
             handle_exit(shared, &doc, &state, code, found_exited, waited).await;
@@ -311,6 +317,10 @@ async fn health_loop(
         .unwrap_or_else(Instant::now);
     loop {
         tokio::time::sleep(health::next_interval(check, started.elapsed())).await;
+        if container.state().is_ok_and(|s| s.status == Status::Paused) {
+            // A frozen container cannot run the check; it is not a failure either.
+            continue;
+        }
         let in_start_period = health::in_start_period(check, started.elapsed());
         let result = health::probe(container.clone(), check).await;
         if result.exit_code != 0
