@@ -7,7 +7,7 @@
 //! - A document whose runtime container is gone, or stuck in `creating` with its monitor dead,
 //!   never ran and cannot be started: its directory and document are removed (`destroy`).
 //! - Network attachments, published ports and links of containers that no longer run are
-//!   released ([`berth_net::Net::cleanup_orphans`]).
+//!   released ([`berth_net::Net::cleanup_orphans`] on the containers' shared network layer).
 //! - Every remaining container gets a watcher ([`super::watch`]): running ones are waited for
 //!   again; an exit that happened while no daemon ran is reported (`die` with `missed=true`)
 //!   and the restart policy applied with the daemon-start rules.
@@ -15,11 +15,10 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use berth_net::Net;
 use berth_runtime::{Runtime, RuntimeError, Status};
 
 use super::{Shared, SuperviseError, Why};
-use crate::containers::{ContainerDoc, network, runtime_id};
+use crate::containers::{ContainerDoc, runtime_id};
 use crate::events::{Event, EventType};
 
 /// What re-adoption found and did.
@@ -183,8 +182,7 @@ async fn network_orphans(
     docs: &[ContainerDoc],
     report: &mut Adoption,
 ) -> Result<(), SuperviseError> {
-    let config = shared.engine.config().clone();
-    if !config.root.join("net").exists() {
+    if !shared.engine.config().root.join("net").exists() {
         return Ok(());
     }
     let running: HashSet<String> = docs
@@ -202,18 +200,15 @@ async fn network_orphans(
         })
         .map(|d| d.id.clone())
         .collect();
+    let net = shared.containers.net().await?;
+    if net.list().await.is_empty() {
+        return Ok(());
+    }
     // `cleanup_orphans` takes a non-`Sync` closure, so its future is not `Send`: it runs on
-    // a blocking thread of its own. The network state may be held by another user (a daemon
-    // that opened it first cleans it up itself): then this step fails and is skipped.
+    // a blocking thread of its own.
     let handle = tokio::runtime::Handle::current();
     report.links = tokio::task::spawn_blocking(move || {
-        handle.block_on(async {
-            let net = Net::open(network::net_config(&config.root, &config.run_dir)).await?;
-            if net.list().await.is_empty() {
-                return Ok(Vec::new());
-            }
-            net.cleanup_orphans(&|id| running.contains(id)).await
-        })
+        handle.block_on(net.cleanup_orphans(&|id| running.contains(id)))
     })
     .await??;
     Ok(())

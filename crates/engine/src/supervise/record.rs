@@ -74,6 +74,10 @@ pub struct Record {
     /// The health-check status and last results.
     #[serde(default)]
     pub health: Option<Health>,
+    /// The start time (as the runtime recorded it) of the run `health` is about: a new run
+    /// starts as `starting`, a run re-adopted by a new daemon keeps its status.
+    #[serde(default)]
+    pub health_run: Option<String>,
 }
 
 impl Record {
@@ -200,6 +204,7 @@ mod tests {
                     output: "no".into(),
                 }],
             }),
+            health_run: Some("2026-11-22T10:00:00Z".into()),
         };
         r.save(dir.path()).unwrap();
         assert_eq!(Record::load(dir.path()).unwrap(), r);

@@ -123,8 +123,11 @@ async fn watch(shared: &Arc<Shared>, id: &str, why: Why) -> Result<(), Supervise
             if let Some(check) = &doc.healthcheck
                 && state.status == Status::Running
             {
-                record.health = Some(health::starting(record.health.take()));
-                record.save(&dir)?;
+                if record.health.is_none() || record.health_run != state.started_at {
+                    record.health = Some(health::starting(record.health.take()));
+                    record.health_run.clone_from(&state.started_at);
+                    record.save(&dir)?;
+                }
                 let since = parse_time(state.started_at.as_deref())
                     .and_then(|t| SystemTime::now().duration_since(t).ok())
                     .unwrap_or_default();
