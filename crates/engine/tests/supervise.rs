@@ -487,6 +487,39 @@ async fn a_new_supervisor_records_missed_exits_restarts_per_policy_and_removes_l
         .unwrap();
     let orphan_cgroups = orphan.state().unwrap().cgroup_paths;
     assert!(orphan_cgroups.iter().all(|p| p.exists()));
+    // A `run` cut short between recording the container and starting it: created, never
+    // started.
+    let unstarted = "e".repeat(64);
+    let mut doc = w.info(&no).doc;
+    doc.id = unstarted.clone();
+    doc.name = "unstarted".into();
+    w.engine.store().put(&unstarted, &doc).unwrap();
+    std::fs::create_dir_all(w.root().join("containers").join(&unstarted)).unwrap();
+    w.containers
+        .runtime()
+        .create(ContainerRequest::new(
+            &unstarted[..12],
+            &["sleep", "1000"],
+            Rootfs::Path(w.tmp.path().join("busybox-rootfs")),
+        ))
+        .unwrap();
+    // A restart cut short: created again after it had run (the supervisor counted it).
+    let restarting = "d".repeat(64);
+    let mut doc = w.info(&always).doc;
+    doc.id = restarting.clone();
+    doc.name = "restarting".into();
+    w.engine.store().put(&restarting, &doc).unwrap();
+    let dir = w.root().join("containers").join(&restarting);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("supervisor.json"), r#"{"restart_count": 1}"#).unwrap();
+    w.containers
+        .runtime()
+        .create(ContainerRequest::new(
+            &restarting[..12],
+            &["sleep", "1000"],
+            Rootfs::Path(w.tmp.path().join("busybox-rootfs")),
+        ))
+        .unwrap();
 
     let sup = Supervisor::spawn(w.containers.clone());
     sup.adopted().await;
@@ -522,6 +555,15 @@ async fn a_new_supervisor_records_missed_exits_restarts_per_policy_and_removes_l
     assert!(!w.root().join("containers").join(&ghost).exists());
     assert!(w.containers.runtime().load(orphan_id).is_err());
     assert!(orphan_cgroups.iter().all(|p| !p.exists()));
+    assert!(matches!(
+        w.containers.find(&unstarted),
+        Err(ContainersError::NotFound(_))
+    ));
+    assert!(w.containers.runtime().load(&unstarted[..12]).is_err());
+    eventually("the interrupted restart to be finished", || {
+        (w.status(&restarting) == Some(Status::Running)).then_some(())
+    })
+    .await;
 
     // The re-adopted running container is really watched: its exit is seen.
     w.crash(&running);

@@ -4,8 +4,11 @@
 //! - A runtime container without a document (the daemon died between `create` and recording
 //!   it) is killed and deleted, with its cgroups; a container directory without a document is
 //!   removed.
-//! - A document whose runtime container is gone, or stuck in `creating` with its monitor dead,
-//!   never ran and cannot be started: its directory and document are removed (`destroy`).
+//! - A document whose runtime container is gone, stuck in `creating` with its monitor dead, or
+//!   `created` but never started (the `run` that made it was cut short; berth has no
+//!   create-only command): its runtime container, directory and document are removed
+//!   (`destroy`). A `created` container that ran before is an interrupted restart: its
+//!   watcher finishes it.
 //! - Network attachments, published ports and links of containers that no longer run are
 //!   released ([`berth_net::Net::cleanup_orphans`] on the containers' shared network layer).
 //! - Every remaining container gets a watcher ([`super::watch`]): running ones are waited for
@@ -17,6 +20,7 @@ use std::sync::Arc;
 
 use berth_runtime::{Runtime, RuntimeError, Status};
 
+use super::record::Record;
 use super::{Shared, SuperviseError, Why};
 use crate::containers::{ContainerDoc, runtime_id};
 use crate::events::{Event, EventType};
@@ -122,6 +126,8 @@ async fn half_created(
     for doc in docs {
         let rt = runtime.clone();
         let short = runtime_id(&doc.id).to_owned();
+        let record = Record::load(&shared.dir(&doc.id)).unwrap_or_default();
+        let ran_before = record.handled_exit.is_some() || record.restart_count > 0;
         let gone = tokio::task::spawn_blocking(move || match rt.load(&short) {
             Err(RuntimeError::NotFound { .. }) => Ok(true),
             Err(e) => Err(e),
@@ -130,7 +136,9 @@ async fn half_created(
                 let monitor = s.monitor_pid.is_some_and(|p| {
                     nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), None).is_ok()
                 });
-                if s.status == Status::Creating && !monitor {
+                let never_started =
+                    s.status == Status::Created && s.started_at.is_none() && !ran_before;
+                if (s.status == Status::Creating && !monitor) || never_started {
                     c.delete(true)?;
                     Ok(true)
                 } else {

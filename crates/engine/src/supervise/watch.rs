@@ -114,6 +114,20 @@ async fn watch(shared: &Arc<Shared>, id: &str, why: Why) -> Result<(), Supervise
             shared.finish(id, || false);
             return Ok(());
         };
+        if adopting
+            && state.status == Status::Created
+            && (record.handled_exit.is_some() || record.restart_count > 0)
+        {
+            // A restart the previous daemon began but did not finish.
+            adopting = false;
+            let (c, key) = (shared.containers.clone(), id.to_owned());
+            if let Err(e) = blocking(move |h| h.block_on(c.start(&key))).await? {
+                tracing::warn!(container = %id, "finishing an interrupted restart failed: {e}");
+                shared.finish(id, || false);
+                return Ok(());
+            }
+            continue;
+        }
         // Only an exit found on re-adoption happened while no daemon watched; once a
         // watcher has waited, exits are ordinary.
         let found_exited = adopting && state.status == Status::Stopped;
