@@ -112,9 +112,7 @@ pub fn load_with_warnings(opts: &LoadOptions) -> Result<(Project, Vec<Diagnostic
         env: env.clone(),
         base_dir: project_dir.clone(),
     };
-    let merged = loader.load_set(&files, &scope)?;
-    let mut project: Project = serde_json::from_value(merged)
-        .map_err(|e| Diagnostic::new(assemble::StackError::Encode(e.to_string())))?;
+    let mut project = loader.load_project(&files, &scope)?;
     project.working_dir = project_dir.clone();
 
     project.name = project_name(opts, &env, &project, &project_dir).map_err(|e| {
