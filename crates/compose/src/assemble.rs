@@ -83,7 +83,7 @@ impl<'a> Loader<'a> {
             && let Some(Doc::Typed(_, _)) = docs.last()
             && let Some(Doc::Typed(project, _)) = docs.pop()
         {
-            return Ok(project);
+            return Ok(*project);
         }
         let merged = merge_docs(docs)?;
         serde_json::from_value(merged)
@@ -164,7 +164,7 @@ impl<'a> Loader<'a> {
             let extends = project.services.values().any(|s| s.extends.is_some());
             if include.is_none() && !extends {
                 self.trees.push(node);
-                out.push(Doc::Typed(project, tags));
+                out.push(Doc::Typed(Box::new(project), tags));
                 continue;
             }
             let mut value = to_json(&project)?;
@@ -208,7 +208,7 @@ impl<'a> Loader<'a> {
 /// One decoded document, kept in the model until it has to be merged or resolved as JSON.
 enum Doc {
     /// As decoded (no `extends`, no `include`).
-    Typed(Project, Tags),
+    Typed(Box<Project>, Tags),
     /// Converted to JSON, `extends` and `include` resolved.
     Json(Value, Tags),
 }
