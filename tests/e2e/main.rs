@@ -7,3 +7,4 @@ mod dns;
 mod layering;
 mod run;
 mod stack;
+mod supervise;

@@ -478,3 +478,75 @@ fn the_secrets_example_serves_three_replicas_with_their_secrets() {
         );
     }
 }
+
+#[test]
+fn service_healthy_gates_dependents_and_up_wait_returns_once_all_are_ready() {
+    let e = Env::new("stack_health_gate");
+    let dir = project(
+        &e,
+        "gated",
+        r#"
+name: gated
+services:
+  api:
+    image: busybox:latest
+    command: ["sh", "-c", "sleep 1; touch /tmp/ready; exec sleep 1000"]
+    stop_grace_period: 1s
+    healthcheck:
+      test: ["CMD", "test", "-f", "/tmp/ready"]
+      interval: 200ms
+      retries: 30
+  web:
+    image: busybox:latest
+    command: ["sleep", "1000"]
+    stop_grace_period: 1s
+    depends_on:
+      api: {condition: service_healthy}
+  setup:
+    image: busybox:latest
+    command: ["true"]
+"#,
+    );
+    let (_, err) = stack_ok(&e, &dir, &["up", "-d", "--wait", "--progress", "plain"]);
+    assert!(err.contains("Container gated-api-1  Healthy"), "{err}");
+    // --wait: a one-shot that exited 0 counts as done, the rest runs.
+    let states: Vec<(String, String)> = ps(&e, &dir)
+        .into_iter()
+        .map(|(n, _, s, _)| (n, s))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("gated-api-1".to_owned(), "running".to_owned()),
+            ("gated-setup-1".to_owned(), "exited".to_owned()),
+            ("gated-web-1".to_owned(), "running".to_owned()),
+        ]
+    );
+    // web started only after api was reported healthy.
+    let events = e.env.events();
+    let healthy = events
+        .iter()
+        .find(|ev| {
+            ev["action"] == "health_status: healthy" && ev["attributes"]["name"] == "gated-api-1"
+        })
+        .unwrap_or_else(|| panic!("no healthy event: {events:?}"))["time"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let web = started_at(&e, "gated-web-1");
+    assert!(
+        healthy < web,
+        "api healthy at {healthy}, web started at {web}"
+    );
+    assert!(started_at(&e, "gated-api-1") < healthy);
+    stack_ok(&e, &dir, &["down"]);
+}
+
+#[test]
+fn the_demo_example_comes_up_behind_its_health_check_and_answers() {
+    let e = Env::new("stack_example_demo");
+    let body = example_answers(&e, "demo", "web", &[], "/", |b| {
+        b.contains("hello from berth") && b.contains(r#"{"status":"ok"}"#)
+    });
+    assert!(body.starts_with("<h1>hello from berth</h1>"), "{body}");
+}

@@ -133,6 +133,13 @@ pub(super) fn to_wire(info: &ContainerInfo, networks: &[Network]) -> Container {
         log_path: doc.log_path.display().to_string(),
         labels: doc.labels.clone(),
         restart: restart_name(&doc.restart),
+        restart_count: info.restart_count,
+        healthcheck: doc
+            .healthcheck
+            .as_ref()
+            .map(super::supervise::check_to_wire),
+        health: info.health.as_ref().map(super::supervise::health_to_wire),
+        stop_timeout: doc.stop_timeout,
         dns: doc.dns.iter().map(ToString::to_string).collect(),
         dns_search: doc.dns_search.clone(),
         extra_hosts: doc
@@ -172,6 +179,11 @@ fn run_options(c: ContainerCreate) -> Result<RunOptions, ApiError> {
         Some(r) => RestartPolicy::parse(r).map_err(|e| ApiError::bad_request(e.to_string()))?,
         None => RestartPolicy::No,
     };
+    if c.auto_remove && restart != RestartPolicy::No {
+        return Err(ApiError::bad_request(
+            "conflicting options: --restart and --rm",
+        ));
+    }
     let extra_hosts = c
         .extra_hosts
         .iter()
@@ -227,6 +239,13 @@ fn run_options(c: ContainerCreate) -> Result<RunOptions, ApiError> {
         dns_options: c.dns_options,
         extra_hosts,
         console_socket: c.console_socket.filter(|_| c.tty).map(PathBuf::from),
+        no_healthcheck: c.no_healthcheck
+            || c.healthcheck
+                .as_ref()
+                .is_some_and(|h| h.test.first().is_some_and(|t| t == "NONE")),
+        healthcheck: c.healthcheck.as_ref().and_then(super::supervise::to_engine),
+        stop_signal: c.stop_signal,
+        stop_timeout: c.stop_timeout,
         ..RunOptions::default()
     })
 }

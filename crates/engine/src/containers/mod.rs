@@ -235,6 +235,8 @@ pub struct ContainerInfo {
     pub state: Option<State>,
     /// What the supervisor last found, for containers with a health check.
     pub health: Option<Health>,
+    /// Restarts made by the restart policy since the user last started it.
+    pub restart_count: u32,
 }
 
 impl ContainerInfo {
@@ -284,6 +286,9 @@ pub enum ContainersError {
     /// The engine's store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The supervisor's marks on the container (stopped by the user) could not be written.
+    #[error(transparent)]
+    Supervisor(#[from] crate::supervise::record::RecordError),
     /// A file or directory of the container could not be written or removed.
     #[error("{op} {path}: {source}")]
     Io {
@@ -476,10 +481,12 @@ impl Containers {
             .load(runtime_id(&doc.id))
             .and_then(|c| c.state())
             .ok();
+        let record = crate::supervise::record::Record::load(&self.dir(&doc.id)).unwrap_or_default();
         ContainerInfo {
+            health: doc.healthcheck.as_ref().and(record.health),
+            restart_count: record.restart_count,
             doc,
             state,
-            health: None,
         }
     }
 

@@ -469,6 +469,7 @@ impl Stacks {
             progress,
             permits: Semaphore::new(opts.parallelism.unwrap_or(8).max(1)),
             empty: &empty,
+            announced: Mutex::new(BTreeSet::new()),
         };
         let failures = run.walk(&plan).await;
         let ok: Vec<&String> = plan
@@ -733,6 +734,8 @@ struct Run<'a> {
     progress: &'a ProgressSink,
     permits: Semaphore,
     empty: &'a BTreeMap<String, Vec<u8>>,
+    /// Dependency states already reported (several dependents wait for one dependency).
+    announced: Mutex<BTreeSet<(String, Status)>>,
 }
 
 impl Run<'_> {
@@ -874,7 +877,7 @@ impl Run<'_> {
                         Status::Exited
                     };
                     for n in &names {
-                        self.progress.send(Progress::container(dep, n, status));
+                        self.announce(dep, n, status);
                     }
                 }
                 return Ok(());
@@ -882,11 +885,23 @@ impl Run<'_> {
             if !announced {
                 announced = true;
                 for n in &names {
-                    self.progress
-                        .send(Progress::container(dep, n, Status::Waiting));
+                    self.announce(dep, n, Status::Waiting);
                 }
             }
             tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Reports a dependency's state once, however many dependents wait for it.
+    fn announce(&self, service: &str, name: &str, status: Status) {
+        let first = self
+            .announced
+            .lock()
+            .map(|mut a| a.insert((name.to_owned(), status)))
+            .unwrap_or(true);
+        if first {
+            self.progress
+                .send(Progress::container(service, name, status));
         }
     }
 

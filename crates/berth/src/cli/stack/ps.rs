@@ -91,11 +91,7 @@ fn table(header: &[&str], rows: &[Vec<String>]) -> String {
 }
 
 fn status(c: &StackContainer) -> String {
-    let mut s = format::status(&c.container);
-    if let (true, Some(h)) = (c.container.state.running, &c.health) {
-        s.push_str(&std::format!(" ({h})"));
-    }
-    s
+    format::status(&c.container)
 }
 
 /// Runs `berth stack ps`.
