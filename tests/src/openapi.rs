@@ -335,6 +335,8 @@ mod tests {
                 ("GET", "/v1/info"),
                 ("GET", "/v1/networks"),
                 ("GET", "/v1/networks/{name}"),
+                ("GET", "/v1/stacks"),
+                ("GET", "/v1/stacks/{name}/ps"),
                 ("GET", "/v1/version"),
                 ("POST", "/v1/containers"),
                 ("POST", "/v1/containers/{id}/kill"),
@@ -349,6 +351,9 @@ mod tests {
                 ("POST", "/v1/networks/{name}/connect"),
                 ("POST", "/v1/networks/{name}/disconnect"),
                 ("POST", "/v1/shutdown"),
+                ("POST", "/v1/stacks/{name}/down"),
+                ("POST", "/v1/stacks/{name}/up"),
+                ("POST", "/v1/stacks/{name}/{action}"),
             ]
             .map(|(m, p)| (m.to_string(), p.to_string()))
         );

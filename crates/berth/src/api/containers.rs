@@ -77,6 +77,57 @@ pub struct ContainerCreate {
     pub tty: bool,
     /// With `tty`: the client's console socket.
     pub console_socket: Option<String>,
+    /// `--health-*`: the health check (`None`: the image's, if any).
+    pub healthcheck: Option<Healthcheck>,
+    /// `--no-healthcheck`: none, not even the image's.
+    pub no_healthcheck: bool,
+    /// `--stop-signal` (default: the image's, else `SIGTERM`).
+    pub stop_signal: Option<String>,
+    /// `--stop-timeout` in seconds (default 10).
+    pub stop_timeout: Option<u64>,
+}
+
+/// A health check; durations in nanoseconds, as Docker's API has them. In a request, absent
+/// values take Docker's defaults and an empty `test` keeps the image's.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Healthcheck {
+    /// `["CMD", prog, args…]`, `["CMD-SHELL", script]` or `["NONE"]`.
+    pub test: Vec<String>,
+    /// Time between checks.
+    pub interval: Option<u64>,
+    /// Time a check may take.
+    pub timeout: Option<u64>,
+    /// Consecutive failures that make the container unhealthy.
+    pub retries: Option<u32>,
+    /// Time after start during which failures do not count.
+    pub start_period: Option<u64>,
+    /// Time between checks during the start period.
+    pub start_interval: Option<u64>,
+}
+
+/// A container's health, as the supervisor last found it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerHealth {
+    /// `starting`, `healthy` or `unhealthy`.
+    pub status: String,
+    /// Failed checks in a row.
+    pub failing_streak: u32,
+    /// The last results, oldest first (at most 5).
+    pub log: Vec<HealthLogEntry>,
+}
+
+/// One run of a health check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthLogEntry {
+    /// When it started (RFC 3339).
+    pub start: String,
+    /// When it ended.
+    pub end: String,
+    /// Its exit code (`-1`: timed out or could not run).
+    pub exit_code: i32,
+    /// The end of its output (at most 4 KiB).
+    pub output: String,
 }
 
 /// The answer to `POST /v1/containers`.
@@ -125,59 +176,22 @@ pub struct Container {
     pub labels: BTreeMap<String, String>,
     /// Restart policy (`no`, `always`, `on-failure:3`, `unless-stopped`).
     pub restart: String,
+    /// Restarts made by the restart policy since the user last started it.
+    pub restart_count: u32,
+    /// The health check the daemon runs, if any.
+    pub healthcheck: Option<Healthcheck>,
+    /// Its health, for containers with a health check.
+    pub health: Option<ContainerHealth>,
+    /// Seconds `stop` waits before `SIGKILL` (`None`: 10).
+    pub stop_timeout: Option<u64>,
     /// `--dns`.
     pub dns: Vec<String>,
     /// `--dns-search`.
     pub dns_search: Vec<String>,
     /// `--add-host`, as `NAME:IP`.
     pub extra_hosts: Vec<String>,
-    /// Seconds between the stop signal and `SIGKILL` (`None`: 10).
-    pub stop_timeout: Option<u64>,
-    /// The health check the daemon runs, if any.
-    pub healthcheck: Option<HealthcheckConfig>,
     /// What the runtime reports now.
     pub state: ContainerState,
-}
-
-/// A health check's configuration (durations in nanoseconds, as Docker shows them).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HealthcheckConfig {
-    /// `["CMD", ...]` or `["CMD-SHELL", script]`.
-    pub test: Vec<String>,
-    /// Between checks.
-    pub interval_ns: u64,
-    /// Per check.
-    pub timeout_ns: u64,
-    /// Failures in a row that make it unhealthy.
-    pub retries: u32,
-    /// Failures in this time after start do not count.
-    pub start_period_ns: u64,
-    /// Between checks during the start period.
-    pub start_interval_ns: u64,
-}
-
-/// A container's health as the daemon last found it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Health {
-    /// `starting`, `healthy` or `unhealthy`.
-    pub status: String,
-    /// Failed checks in a row.
-    pub failing_streak: u32,
-    /// The last results, oldest first.
-    pub log: Vec<HealthResult>,
-}
-
-/// One health check run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HealthResult {
-    /// When it started (RFC 3339).
-    pub start: String,
-    /// When it ended.
-    pub end: String,
-    /// Its exit code (`-1`: timed out or could not run).
-    pub exit_code: i32,
-    /// The end of its output.
-    pub output: String,
 }
 
 /// A container's process state.
@@ -199,8 +213,6 @@ pub struct ContainerState {
     pub started_at: Option<String>,
     /// When its process exited.
     pub finished_at: Option<String>,
-    /// Its health, for containers with a health check.
-    pub health: Option<Health>,
 }
 
 /// A published port.

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
 
-use crate::api::containers::{Container, Port};
+use crate::api::containers::{Container, ContainerHealth, Healthcheck, Port};
 
 /// Docker's rough durations: `3 seconds`, `About a minute`, `5 minutes`, `2 hours`, `3 days`.
 pub fn human_duration(d: Duration) -> String {
@@ -29,14 +29,13 @@ fn since(rfc3339: Option<&str>) -> Duration {
         .unwrap_or_default()
 }
 
-/// `Up 3 seconds`, `Exited (0) 2 minutes ago`, `Created`.
+/// `Up 3 seconds`, `Up 5 minutes (healthy)`, `Exited (0) 2 minutes ago`, `Created`.
 pub fn status(c: &Container) -> String {
     let s = &c.state;
-    let health = match s.health.as_ref().map(|h| h.status.as_str()) {
-        Some("starting") => " (health: starting)",
-        Some("healthy") => " (healthy)",
-        Some("unhealthy") => " (unhealthy)",
-        _ => "",
+    let health = match c.health.as_ref().map(|h| h.status.as_str()) {
+        Some("starting") => " (health: starting)".to_owned(),
+        Some(other) => format!(" ({other})"),
+        None => String::new(),
     };
     match s.status.as_str() {
         "running" => format!(
@@ -148,6 +147,41 @@ pub fn ps_json(c: &Container) -> Value {
     })
 }
 
+/// `State.Health` as Docker shows it.
+fn health_json(h: &ContainerHealth) -> Value {
+    json!({
+        "Status": h.status,
+        "FailingStreak": h.failing_streak,
+        "Log": h.log.iter().map(|r| json!({
+            "Start": r.start,
+            "End": r.end,
+            "ExitCode": r.exit_code,
+            "Output": r.output,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// `Config.Healthcheck` as Docker shows it (durations in nanoseconds).
+fn healthcheck_json(h: &Healthcheck) -> Value {
+    json!({
+        "Test": h.test,
+        "Interval": h.interval,
+        "Timeout": h.timeout,
+        "StartPeriod": h.start_period,
+        "StartInterval": h.start_interval,
+        "Retries": h.retries,
+    })
+}
+
+/// `HostConfig.RestartPolicy` as Docker shows it (`on-failure:3` → name and count).
+fn restart_json(policy: &str) -> Value {
+    let (name, max) = match policy.split_once(':') {
+        Some((name, n)) => (name, n.parse::<u32>().unwrap_or(0)),
+        None => (policy, 0),
+    };
+    json!({ "Name": name, "MaximumRetryCount": max })
+}
+
 /// One `inspect` object (a subset of Docker's shape).
 pub fn inspect_json(c: &Container) -> Value {
     let s = &c.state;
@@ -198,17 +232,9 @@ pub fn inspect_json(c: &Container) -> Value {
             "ExitCode": s.exit_code.unwrap_or(0),
             "StartedAt": s.started_at,
             "FinishedAt": s.finished_at,
-            "Health": s.health.as_ref().map(|h| json!({
-                "Status": h.status,
-                "FailingStreak": h.failing_streak,
-                "Log": h.log.iter().map(|r| json!({
-                    "Start": r.start,
-                    "End": r.end,
-                    "ExitCode": r.exit_code,
-                    "Output": r.output,
-                })).collect::<Vec<_>>(),
-            })),
+            "Health": c.health.as_ref().map(health_json),
         },
+        "RestartCount": c.restart_count,
         "LogPath": c.log_path,
         "Config": {
             "Hostname": c.hostname,
@@ -216,20 +242,13 @@ pub fn inspect_json(c: &Container) -> Value {
             "Cmd": c.command,
             "StopSignal": c.stop_signal,
             "StopTimeout": c.stop_timeout,
+            "Healthcheck": c.healthcheck.as_ref().map(healthcheck_json),
             "Labels": c.labels,
-            "Healthcheck": c.healthcheck.as_ref().map(|h| json!({
-                "Test": h.test,
-                "Interval": h.interval_ns,
-                "Timeout": h.timeout_ns,
-                "StartPeriod": h.start_period_ns,
-                "StartInterval": h.start_interval_ns,
-                "Retries": h.retries,
-            })),
         },
         "HostConfig": {
             "NetworkMode": c.network_mode,
             "AutoRemove": c.auto_remove,
-            "RestartPolicy": { "Name": c.restart },
+            "RestartPolicy": restart_json(&c.restart),
             "Dns": c.dns,
             "DnsSearch": c.dns_search,
             "ExtraHosts": c.extra_hosts,

@@ -11,13 +11,16 @@
 
 use std::io::Write;
 use std::process::ExitCode;
+use std::time::Duration;
+
+use berth_engine::containers::RestartPolicy;
 
 use berth_runtime::{ExecRequest, ExecStdio, Runtime, RuntimeConfig};
 
 use super::GlobalArgs;
 use super::container::{CliError, block_on, client, inspect_one};
 use crate::api::containers::{
-    ContainerCreate, ContainerCreated, ContainerRef, ExitCode as Exited, LogLine,
+    ContainerCreate, ContainerCreated, ContainerRef, ExitCode as Exited, Healthcheck, LogLine,
 };
 use crate::api::paths;
 use crate::client::Client;
@@ -79,9 +82,37 @@ pub struct RunArgs {
     /// An `/etc/hosts` entry `NAME:IP`.
     #[arg(long = "add-host")]
     add_host: Vec<String>,
-    /// Restart policy: `no`, `always`, `on-failure[:N]`, `unless-stopped`.
-    #[arg(long)]
+    /// Restart policy: `no`, `always`, `on-failure[:N]`, `unless-stopped` (applied by the
+    /// daemon's supervisor).
+    #[arg(long, value_parser = parse_restart)]
     restart: Option<String>,
+    /// Command to run to check health (through `/bin/sh -c`).
+    #[arg(long)]
+    health_cmd: Option<String>,
+    /// Time between health checks (`30s`, `500ms`, `1m30s`).
+    #[arg(long, value_parser = parse_duration)]
+    health_interval: Option<Duration>,
+    /// Time a health check may take.
+    #[arg(long, value_parser = parse_duration)]
+    health_timeout: Option<Duration>,
+    /// Consecutive failures that make the container unhealthy.
+    #[arg(long)]
+    health_retries: Option<u32>,
+    /// Time after start during which failures do not count.
+    #[arg(long, value_parser = parse_duration)]
+    health_start_period: Option<Duration>,
+    /// Time between health checks during the start period.
+    #[arg(long, value_parser = parse_duration)]
+    health_start_interval: Option<Duration>,
+    /// Disable any health check, the image's included.
+    #[arg(long)]
+    no_healthcheck: bool,
+    /// Signal that stops the container (default: the image's, else `SIGTERM`).
+    #[arg(long)]
+    stop_signal: Option<String>,
+    /// Seconds `stop` waits before killing the container (default 10).
+    #[arg(long)]
+    stop_timeout: Option<u64>,
     /// A label `KEY=VALUE`.
     #[arg(short = 'l', long = "label")]
     label: Vec<String>,
@@ -129,7 +160,66 @@ pub struct RunArgs {
     command: Vec<String>,
 }
 
+/// `--restart` values as the engine parses them (checked here for an early, clear error).
+fn parse_restart(s: &str) -> Result<String, String> {
+    RestartPolicy::parse(s)
+        .map(|_| s.to_owned())
+        .map_err(|e| e.to_string())
+}
+
+/// Go-style durations as Docker takes them: `30s`, `500ms`, `1m30s`, `1h`.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("invalid duration {s:?}: {e}"))
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
 impl RunArgs {
+    /// Docker's refusals of flag combinations.
+    fn validate(&self) -> Result<(), CliError> {
+        let restarts = self
+            .restart
+            .as_deref()
+            .is_some_and(|r| !matches!(r, "no" | "none" | ""));
+        if self.rm && restarts {
+            return Err(CliError::Usage(
+                "conflicting options: --restart and --rm".into(),
+            ));
+        }
+        if self.no_healthcheck && self.healthcheck().is_some() {
+            return Err(CliError::Usage(
+                "--no-healthcheck conflicts with --health-* options".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The health check the flags ask for (`None`: the image's applies). Timing flags without
+    /// `--health-cmd` keep the image's test (sent as an empty test).
+    fn healthcheck(&self) -> Option<Healthcheck> {
+        let timing = self.health_interval.is_some()
+            || self.health_timeout.is_some()
+            || self.health_retries.is_some()
+            || self.health_start_period.is_some()
+            || self.health_start_interval.is_some();
+        if self.health_cmd.is_none() && !timing {
+            return None;
+        }
+        Some(Healthcheck {
+            test: match &self.health_cmd {
+                Some(cmd) => vec!["CMD-SHELL".to_owned(), cmd.clone()],
+                None => Vec::new(),
+            },
+            interval: self.health_interval.map(nanos),
+            timeout: self.health_timeout.map(nanos),
+            retries: self.health_retries,
+            start_period: self.health_start_period.map(nanos),
+            start_interval: self.health_start_interval.map(nanos),
+        })
+    }
+
     /// The request for the daemon. `-e NAME` takes this process's value of `NAME` (and is
     /// left out when unset, as Docker does); the daemon's environment is not the user's.
     fn request(&self) -> ContainerCreate {
@@ -186,6 +276,10 @@ impl RunArgs {
             labels,
             tty: false,
             console_socket: None,
+            healthcheck: self.healthcheck(),
+            no_healthcheck: self.no_healthcheck,
+            stop_signal: self.stop_signal.clone(),
+            stop_timeout: self.stop_timeout,
         }
     }
 }
@@ -220,6 +314,9 @@ async fn print_logs(c: &Client, path: &str, timestamps: bool) -> Result<(), CliE
 /// Runs `berth run`: exits with the container's code in the foreground; 125 when berth
 /// failed, 126/127 when the command cannot be run.
 pub fn run(global: &GlobalArgs, args: &RunArgs) -> ExitCode {
+    if let Err(e) = args.validate() {
+        return fail(&e);
+    }
     let result = block_on(async {
         let c = client(global).await?;
         let mut request = args.request();

@@ -26,8 +26,7 @@ use super::AppState;
 use super::error::ApiError;
 use crate::api::containers::{
     Container, ContainerCreate, ContainerCreated, ContainerNetwork, ContainerProcess, ContainerRef,
-    ContainerState, ContainerStats, ExitCode, Health, HealthResult, HealthcheckConfig, KillQuery,
-    ListQuery, Port, RemoveQuery, StopQuery,
+    ContainerState, ContainerStats, ExitCode, KillQuery, ListQuery, Port, RemoveQuery, StopQuery,
 };
 
 /// Runs a blocking container call on tokio's blocking pool.
@@ -125,6 +124,13 @@ pub(super) fn to_wire(info: &ContainerInfo, networks: &[Network]) -> Container {
         log_path: doc.log_path.display().to_string(),
         labels: doc.labels.clone(),
         restart: restart_name(&doc.restart),
+        restart_count: info.restart_count,
+        healthcheck: doc
+            .healthcheck
+            .as_ref()
+            .map(super::supervise::check_to_wire),
+        health: info.health.as_ref().map(super::supervise::health_to_wire),
+        stop_timeout: doc.stop_timeout,
         dns: doc.dns.iter().map(ToString::to_string).collect(),
         dns_search: doc.dns_search.clone(),
         extra_hosts: doc
@@ -132,18 +138,6 @@ pub(super) fn to_wire(info: &ContainerInfo, networks: &[Network]) -> Container {
             .iter()
             .map(|h| format!("{}:{}", h.name, h.ip))
             .collect(),
-        stop_timeout: doc.stop_timeout,
-        healthcheck: doc.healthcheck.as_ref().map(|h| {
-            let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
-            HealthcheckConfig {
-                test: h.test.clone(),
-                interval_ns: ns(h.interval),
-                timeout_ns: ns(h.timeout),
-                retries: h.retries,
-                start_period_ns: ns(h.start_period),
-                start_interval_ns: ns(h.start_interval),
-            }
-        }),
         state: ContainerState {
             status: status.to_owned(),
             running: info.is_running(),
@@ -153,20 +147,6 @@ pub(super) fn to_wire(info: &ContainerInfo, networks: &[Network]) -> Container {
             oom_killed: state.is_some_and(|s| s.oom_killed),
             started_at: state.and_then(|s| s.started_at.clone()),
             finished_at: state.and_then(|s| s.finished_at.clone()),
-            health: info.health.as_ref().map(|h| Health {
-                status: h.status.as_str().to_owned(),
-                failing_streak: h.failing_streak,
-                log: h
-                    .log
-                    .iter()
-                    .map(|r| HealthResult {
-                        start: r.start.clone(),
-                        end: r.end.clone(),
-                        exit_code: r.exit_code,
-                        output: r.output.clone(),
-                    })
-                    .collect(),
-            }),
         },
     }
 }
@@ -190,6 +170,11 @@ fn run_options(c: ContainerCreate) -> Result<RunOptions, ApiError> {
         Some(r) => RestartPolicy::parse(r).map_err(|e| ApiError::bad_request(e.to_string()))?,
         None => RestartPolicy::No,
     };
+    if c.auto_remove && restart != RestartPolicy::No {
+        return Err(ApiError::bad_request(
+            "conflicting options: --restart and --rm",
+        ));
+    }
     let extra_hosts = c
         .extra_hosts
         .iter()
@@ -246,6 +231,13 @@ fn run_options(c: ContainerCreate) -> Result<RunOptions, ApiError> {
         dns_options: c.dns_options,
         extra_hosts,
         console_socket: c.console_socket.filter(|_| c.tty).map(PathBuf::from),
+        no_healthcheck: c.no_healthcheck
+            || c.healthcheck
+                .as_ref()
+                .is_some_and(|h| h.test.first().is_some_and(|t| t == "NONE")),
+        healthcheck: c.healthcheck.as_ref().and_then(super::supervise::to_engine),
+        stop_signal: c.stop_signal,
+        stop_timeout: c.stop_timeout,
         ..RunOptions::default()
     })
 }

@@ -17,6 +17,8 @@ mod networks;
 mod peer;
 mod pidfile;
 mod routes;
+mod stacks;
+mod supervise;
 mod system;
 
 use std::io;
@@ -27,6 +29,7 @@ use std::time::Duration;
 
 use berth_engine::containers::{Containers, ContainersError};
 use berth_engine::events::{Event, EventType};
+use berth_engine::supervise::Supervisor;
 use berth_engine::{Engine, EngineConfig, EngineError};
 use tokio::net::UnixListener;
 use tokio::signal::unix::{SignalKind, signal};
@@ -176,6 +179,10 @@ async fn serve(opts: DaemonOptions) -> Result<(), DaemonError> {
     let containers = Containers::open(&engine, None).map_err(DaemonError::Containers)?;
     // Kept until the daemon stops: it answers containers' DNS queries.
     let _dns = dns::start(&containers).await?;
+    // Re-adopt the containers an earlier daemon left before serving anything, then watch
+    // their exits, restart policies and health checks for as long as the daemon runs.
+    let supervisor = Supervisor::spawn(containers.clone());
+    supervisor.adopted().await;
     let gid = match &opts.group {
         Some(group) => Some(resolve_group(group)?),
         None => None,
@@ -241,6 +248,8 @@ async fn serve(opts: DaemonOptions) -> Result<(), DaemonError> {
         }
     }
     remove_socket(&opts.socket);
+    // Containers keep running under their monitors; the next daemon re-adopts them.
+    supervisor.shutdown().await;
     drop(engine);
     drop(pid_file);
     tracing::info!("stopped");

@@ -11,7 +11,9 @@ use berth_runtime::{
 };
 
 use super::network::{self, EtcFiles, EtcSources, NetworkMode};
-use super::{ContainerDoc, ContainerInfo, Containers, ContainersError, RunOptions, names, ports};
+use super::{
+    ContainerDoc, ContainerInfo, Containers, ContainersError, HealthCheck, RunOptions, names, ports,
+};
 use crate::events::{Event, EventType};
 
 /// What [`Containers::run`] created.
@@ -99,11 +101,26 @@ impl Containers {
             healthcheck: if opts.no_healthcheck {
                 None
             } else {
-                opts.healthcheck.clone()
+                let image = || {
+                    config
+                        .healthcheck
+                        .as_ref()
+                        .and_then(crate::supervise::health::from_image)
+                };
+                match &opts.healthcheck {
+                    // Timings without a test: the image's test with these timings.
+                    Some(h) if h.test.is_empty() => image().map(|i| HealthCheck {
+                        test: i.test,
+                        ..h.clone()
+                    }),
+                    Some(h) => Some(h.clone()),
+                    None => image(),
+                }
             },
             stop_timeout: opts.stop_timeout,
             network_settings: opts.network_settings.clone(),
             more_networks: opts.more_networks.clone(),
+            mounts: opts.mounts.clone(),
             dns: opts.dns.clone(),
             dns_search: opts.dns_search.clone(),
             dns_options: opts.dns_options.clone(),
@@ -250,6 +267,7 @@ impl Containers {
             return Ok(info);
         }
         let mut doc = info.doc;
+        crate::supervise::record::clear_stopped_by_user(&self.dir(&doc.id))?;
         let container = self.runtime.load(super::runtime_id(&doc.id))?;
         if container.state()?.status == Status::Created {
             container.start()?;
@@ -297,6 +315,8 @@ impl Containers {
             container.resume()?;
         }
         let signal = parse_signal(&doc.stop_signal).unwrap_or(Signal::SIGTERM);
+        // Before the signal: the supervisor must see the exit as the user's doing.
+        crate::supervise::record::mark_stopped_by_user(&self.dir(&doc.id))?;
         let status = match container.kill(signal) {
             Ok(()) => match container.wait_timeout(Some(grace.max(Duration::from_millis(1))))? {
                 Some(s) => s,
@@ -343,6 +363,15 @@ impl Containers {
         if !info.is_running() {
             return Err(ContainersError::NotRunning(info.doc.name));
         }
+        // Signals meant to end the container count as a user's stop (no restart follows).
+        let stop_signal = parse_signal(&info.doc.stop_signal);
+        if matches!(
+            signal,
+            Signal::SIGKILL | Signal::SIGTERM | Signal::SIGINT | Signal::SIGQUIT
+        ) || Some(signal) == stop_signal
+        {
+            crate::supervise::record::mark_stopped_by_user(&self.dir(&info.doc.id))?;
+        }
         self.runtime
             .load(super::runtime_id(&info.doc.id))?
             .kill(signal)?;
@@ -363,6 +392,8 @@ impl Containers {
             return Err(ContainersError::Running(info.doc.name));
         }
         let doc = info.doc;
+        // The supervisor then neither restarts it nor writes next to it any more.
+        crate::supervise::record::mark_removing(&self.dir(&doc.id))?;
         self.destroy(&doc.id, &doc.network).await?;
         let dir = self.dir(&doc.id);
         match std::fs::remove_dir_all(&dir) {

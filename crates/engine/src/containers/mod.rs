@@ -46,6 +46,7 @@ pub use network::{EtcFiles, EtcSources, NetworkMode};
 pub use policy::{
     Health, HealthCheck, HealthResult, HealthStatus, NetworkAttachment, RestartPolicy,
 };
+pub use spec::{Mount, MountKind};
 
 /// What `berth run` asks for (Docker's `docker run` options that berth supports).
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -94,6 +95,8 @@ pub struct RunOptions {
     pub network_settings: NetworkAttachment,
     /// Further networks joined after the first (`eth1`, `eth2`, …).
     pub more_networks: Vec<NetworkAttachment>,
+    /// Typed mounts (bind, named volume, tmpfs) besides `volumes`.
+    pub mounts: Vec<spec::Mount>,
     /// `--dns`: name servers written to `/etc/resolv.conf` instead of berth's own (user
     /// networks) or the host's (the default network).
     pub dns: Vec<IpAddr>,
@@ -201,6 +204,9 @@ pub struct ContainerDoc {
     /// Further networks.
     #[serde(default)]
     pub more_networks: Vec<NetworkAttachment>,
+    /// Typed mounts (bind, named volume, tmpfs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mounts: Vec<spec::Mount>,
     /// `--dns`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dns: Vec<IpAddr>,
@@ -229,6 +235,8 @@ pub struct ContainerInfo {
     pub state: Option<State>,
     /// What the supervisor last found, for containers with a health check.
     pub health: Option<Health>,
+    /// Restarts made by the restart policy since the user last started it.
+    pub restart_count: u32,
 }
 
 impl ContainerInfo {
@@ -278,6 +286,9 @@ pub enum ContainersError {
     /// The engine's store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The supervisor's marks on the container (stopped by the user) could not be written.
+    #[error(transparent)]
+    Supervisor(#[from] crate::supervise::record::RecordError),
     /// A file or directory of the container could not be written or removed.
     #[error("{op} {path}: {source}")]
     Io {
@@ -470,10 +481,12 @@ impl Containers {
             .load(runtime_id(&doc.id))
             .and_then(|c| c.state())
             .ok();
+        let record = crate::supervise::record::Record::load(&self.dir(&doc.id)).unwrap_or_default();
         ContainerInfo {
+            health: doc.healthcheck.as_ref().and(record.health),
+            restart_count: record.restart_count,
             doc,
             state,
-            health: None,
         }
     }
 
