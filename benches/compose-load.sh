@@ -5,13 +5,19 @@
 #
 #   benches/compose-load.sh            # 1000 services
 #   SERVICES=5000 benches/compose-load.sh
+#   BASELINE=/tmp/berth-old benches/compose-load.sh   # also time another build, same run
+#   BERTH=/path/to/berth benches/compose-load.sh      # time that binary, do not build
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 n="${SERVICES:-1000}"
 target="${CARGO_TARGET_DIR:-target}"
-cargo build --release -p berth --quiet
-berth="$target/release/berth"
+if [ -n "${BERTH:-}" ]; then
+  berth="$BERTH"
+else
+  cargo build --release -p berth --quiet
+  berth="$target/release/berth"
+fi
 
 dir="$(mktemp -d)"
 [ -n "${KEEP:-}" ] || trap 'rm -rf "$dir"' EXIT
@@ -70,5 +76,9 @@ echo "stack in $dir" >&2
 
 echo "stack: $n services, $(wc -l < "$dir/compose.yaml") + $(wc -l < "$dir/compose.override.yaml") lines" >&2
 "$berth" --project-directory "$dir" -f "$dir/compose.yaml" -f "$dir/compose.override.yaml" config --services | wc -l >&2
-hyperfine --warmup 3 --runs 20 -N \
-  "$berth --project-directory $dir -f $dir/compose.yaml -f $dir/compose.override.yaml config -q"
+args="--project-directory $dir -f $dir/compose.yaml -f $dir/compose.override.yaml config -q"
+cmds=(-n berth "$berth $args")
+if [ -n "${BASELINE:-}" ]; then
+  cmds+=(-n baseline "$BASELINE $args")
+fi
+hyperfine --warmup 3 --runs "${RUNS:-20}" -N "${cmds[@]}"

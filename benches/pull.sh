@@ -7,6 +7,8 @@
 # Usage: benches/pull.sh [layer-MiB] [runs] [small-files-per-layer]
 #   defaults 60, 5, 0. Needs root, docker-registry, umoci, skopeo, hyperfine; builds berth in
 #   release mode. With small files, unpacking also creates that many files per layer.
+#   BERTH=/path/to/berth uses that binary instead of building; BASELINE=/path/to/berth also
+#   times another build in the same run (e.g. the one before a change).
 set -euo pipefail
 
 layer_mib=${1:-60}
@@ -14,8 +16,12 @@ runs=${2:-5}
 small=${3:-0}
 here=$(cd "$(dirname "$0")/.." && pwd)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$here/target}
-cargo build --release -q -p berth --manifest-path "$here/Cargo.toml"
-berth=$CARGO_TARGET_DIR/release/berth
+if [ -n "${BERTH:-}" ]; then
+  berth=$BERTH
+else
+  cargo build --release -q -p berth --manifest-path "$here/Cargo.toml"
+  berth=$CARGO_TARGET_DIR/release/berth
+fi
 
 work=$(mktemp -d /tmp/berth-bench-pull.XXXXXX)
 registry_pid=
@@ -58,9 +64,13 @@ bytes=$(skopeo inspect --tls-verify=false --raw "docker://$image" |
   python3 -c 'import json,sys; print(sum(l["size"] for l in json.load(sys.stdin)["layers"]))')
 echo "image: $image, $((bytes / 1000000)) MB compressed in 5 layers" >&2
 
+cmds=(-n "berth pull" "$berth --root $work/berth-root pull -q $image")
+if [ -n "${BASELINE:-}" ]; then
+  cmds+=(-n "baseline pull" "$BASELINE --root $work/berth-root pull -q $image")
+fi
 hyperfine --runs "$runs" --warmup 1 --export-json "$work/result.json" \
   --prepare "rm -rf $work/berth-root $work/skopeo-oci; sync" \
-  -n "berth pull" "$berth --root $work/berth-root pull -q $image" \
+  "${cmds[@]}" \
   -n "skopeo copy (download only)" "skopeo copy --quiet --src-tls-verify=false docker://$image oci:$work/skopeo-oci:x"
 
 python3 - "$work/result.json" "$bytes" <<'PY'
@@ -70,6 +80,8 @@ size = int(sys.argv[2])
 speeds = {r["command"]: size / r["mean"] / 1e6 for r in res}
 for r in res:
     print(f'{r["command"]:<30} mean {r["mean"]:.3f} s ± {r["stddev"]:.3f}  {size / r["mean"] / 1e6:7.1f} MB/s')
-b, s = speeds["berth pull"], speeds["skopeo copy (download only)"]
-print(f'berth / skopeo throughput ratio: {b / s:.2f}')
+s = speeds["skopeo copy (download only)"]
+for name in ("berth pull", "baseline pull"):
+    if name in speeds:
+        print(f'{name} / skopeo throughput ratio: {speeds[name] / s:.2f}')
 PY

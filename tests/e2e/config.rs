@@ -276,3 +276,22 @@ fn fields_berth_does_not_apply_yet_are_warned_once() {
         "warning: `runtime` is parsed but not applied by berth yet (services a, b)\n"
     );
 }
+
+#[test]
+fn warnings_are_printed_before_the_errors_of_a_failed_load() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("compose.yaml"),
+        "version: \"3\"\nservices:\n  web:\n    image: busybox\n    prots: [\"80\"]\n",
+    )
+    .unwrap();
+    let out = berth(dir.path(), &["config", "-q"]);
+    assert_eq!(out.status.code(), Some(3));
+    let err = stderr(&out);
+    let warning = err.find("warning: the top-level `version` is obsolete and ignored");
+    let error = err.find("error: unknown key `prots`");
+    assert!(
+        matches!((warning, error), (Some(w), Some(e)) if w < e),
+        "{err}"
+    );
+}

@@ -6,4 +6,5 @@ mod daemon;
 mod dns;
 mod layering;
 mod run;
+mod stack;
 mod supervise;

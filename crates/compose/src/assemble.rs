@@ -1,9 +1,11 @@
-//! Reading a set of stack files into one merged canonical JSON value.
+//! Reading a set of stack files into one merged model.
 //!
 //! Per file: read → parse (located) → interpolate → take `!reset`/`!override` tags →
 //! take `include` → decode into the typed model (short syntaxes expanded, located type
-//! errors) → make paths absolute → back to JSON → resolve `extends` → add included
-//! projects. Files are then merged in order with the rules of [`crate::merge`].
+//! errors) → make paths absolute → (when needed) to JSON → resolve `extends` → add
+//! included projects. Files are then merged in order with the rules of [`crate::merge`],
+//! on their JSON form. A lone document without `extends` or `include` skips the JSON
+//! round trip: merging it into nothing would give it back unchanged.
 //! The interpolated trees are kept so later phases can point at file:line:column.
 
 use std::collections::HashMap;
@@ -63,16 +65,37 @@ impl<'a> Loader<'a> {
         self.process_env.get("HOME").map(String::as_str)
     }
 
-    /// Loads and merges `files` in order.
+    /// Loads and merges `files` in order, as JSON (the form [`crate::include`] adds).
     pub fn load_set(&mut self, files: &[FileRef], scope: &Scope) -> Result<Value, Diagnostic> {
-        let mut acc = Value::Object(serde_json::Map::new());
-        for f in files {
-            for (value, tags) in self.load_file(f, scope)? {
-                apply_resets(&mut acc, &tags);
-                merge(&mut acc, value, &mut Vec::new(), &tags);
-            }
+        let docs = self.load_docs(files, scope)?;
+        merge_docs(docs)
+    }
+
+    /// Loads and merges `files` in order into the model. A single document that needs no
+    /// merge, `extends` or `include` is used as decoded, without the JSON round trip.
+    pub fn load_project(
+        &mut self,
+        files: &[FileRef],
+        scope: &Scope,
+    ) -> Result<Project, Diagnostic> {
+        let mut docs = self.load_docs(files, scope)?;
+        if docs.len() == 1
+            && let Some(Doc::Typed(_, _)) = docs.last()
+            && let Some(Doc::Typed(project, _)) = docs.pop()
+        {
+            return Ok(*project);
         }
-        Ok(acc)
+        let merged = merge_docs(docs)?;
+        serde_json::from_value(merged)
+            .map_err(|e| Diagnostic::new(StackError::Encode(e.to_string())))
+    }
+
+    fn load_docs(&mut self, files: &[FileRef], scope: &Scope) -> Result<Vec<Doc>, Diagnostic> {
+        let mut docs = Vec::new();
+        for f in files {
+            docs.extend(self.load_file(f, scope)?);
+        }
+        Ok(docs)
     }
 
     fn read(&self, f: &FileRef) -> Result<(PathBuf, String), Diagnostic> {
@@ -123,36 +146,34 @@ impl<'a> Loader<'a> {
         Ok((node, tags, include))
     }
 
-    /// Decodes a tree into the model, resolves its paths against `base`, and returns it
-    /// as JSON without the per-file noise (empty name, working dir).
-    fn decode(&self, node: &Node, base: &Path) -> Result<Value, Diagnostic> {
+    /// Decodes a tree into the model and resolves its paths against `base`.
+    fn decode(&self, node: &Node, base: &Path) -> Result<Project, Diagnostic> {
         let mut project: Project = crate::decode::from_node(node, &FieldPath::root())?;
         crate::canonical::resolve_paths(&mut project, base, self.home());
-        let mut v = serde_json::to_value(&project)
-            .map_err(|e| Diagnostic::new(StackError::Encode(e.to_string())))?;
-        if let Some(m) = v.as_object_mut() {
-            m.shift_remove("working_dir");
-            if m.get("name").and_then(Value::as_str) == Some("") {
-                m.shift_remove("name");
-            }
-        }
-        Ok(v)
+        Ok(project)
     }
 
     /// Loads every document of one file, in order.
-    fn load_file(&mut self, f: &FileRef, scope: &Scope) -> Result<Vec<(Value, Tags)>, Diagnostic> {
+    fn load_file(&mut self, f: &FileRef, scope: &Scope) -> Result<Vec<Doc>, Diagnostic> {
         let (path, text) = self.read(f)?;
         let docs = crate::source::parse_documents(&text, &path, usize::MAX)?;
         let mut out = Vec::with_capacity(docs.len());
         for doc in docs {
             let (node, tags, include) = self.prepare(doc, &scope.env)?;
-            let mut value = self.decode(&node, &scope.base_dir)?;
+            let project = self.decode(&node, &scope.base_dir)?;
+            let extends = project.services.values().any(|s| s.extends.is_some());
+            if include.is_none() && !extends {
+                self.trees.push(node);
+                out.push(Doc::Typed(Box::new(project), tags));
+                continue;
+            }
+            let mut value = to_json(&project)?;
             crate::extends::resolve(self, &mut value, &path, &scope.env, &tags, &node)?;
             if let Some(inc) = include {
                 crate::include::apply(self, &inc, &mut value, scope)?;
             }
             self.trees.push(node);
-            out.push((value, tags));
+            out.push(Doc::Json(value, tags));
         }
         Ok(out)
     }
@@ -172,7 +193,7 @@ impl<'a> Loader<'a> {
         let base = path
             .parent()
             .map_or_else(|| PathBuf::from("/"), Path::to_path_buf);
-        let v = self.decode(&node, &base)?;
+        let v = to_json(&self.decode(&node, &base)?)?;
         self.trees.push(node);
         self.extends_cache.insert(path, v.clone());
         Ok(v)
@@ -182,6 +203,42 @@ impl<'a> Loader<'a> {
     pub fn locate(&self, path: &FieldPath) -> Option<Location> {
         self.trees.iter().rev().find_map(|t| locate_in(t, path))
     }
+}
+
+/// One decoded document, kept in the model until it has to be merged or resolved as JSON.
+enum Doc {
+    /// As decoded (no `extends`, no `include`).
+    Typed(Box<Project>, Tags),
+    /// Converted to JSON, `extends` and `include` resolved.
+    Json(Value, Tags),
+}
+
+/// The JSON form of one file's model, without the per-file noise (empty name, working
+/// dir).
+fn to_json(project: &Project) -> Result<Value, Diagnostic> {
+    let mut v = serde_json::to_value(project)
+        .map_err(|e| Diagnostic::new(StackError::Encode(e.to_string())))?;
+    if let Some(m) = v.as_object_mut() {
+        m.shift_remove("working_dir");
+        if m.get("name").and_then(Value::as_str) == Some("") {
+            m.shift_remove("name");
+        }
+    }
+    Ok(v)
+}
+
+/// Merges documents in order with the rules of [`crate::merge`].
+fn merge_docs(docs: Vec<Doc>) -> Result<Value, Diagnostic> {
+    let mut acc = Value::Object(serde_json::Map::new());
+    for doc in docs {
+        let (value, tags) = match doc {
+            Doc::Typed(project, tags) => (to_json(&project)?, tags),
+            Doc::Json(value, tags) => (value, tags),
+        };
+        apply_resets(&mut acc, &tags);
+        merge(&mut acc, value, &mut Vec::new(), &tags);
+    }
+    Ok(acc)
 }
 
 /// Finds `path` in one tree: the key's position for mapping entries, the item's for

@@ -77,6 +77,31 @@ pub fn load(opts: &LoadOptions) -> Result<Project, Diagnostics> {
 
 /// Like [`load`], also returning warnings (unset variables, obsolete `version`).
 pub fn load_with_warnings(opts: &LoadOptions) -> Result<(Project, Vec<Diagnostic>), Diagnostics> {
+    let (result, warnings) = load_reporting(opts);
+    result.map(|p| (p, warnings))
+}
+
+/// Like [`load`], also returning the warnings found before the load succeeded or
+/// failed (unset variables, obsolete `version`), so they can be shown before the errors,
+/// as Compose does.
+///
+/// ```no_run
+/// let opts = berth_compose::LoadOptions::default();
+/// let (result, warnings) = berth_compose::load_reporting(&opts);
+/// for w in &warnings {
+///     eprintln!("{w}");
+/// }
+/// if let Err(errors) = result {
+///     eprintln!("{errors}");
+/// }
+/// ```
+pub fn load_reporting(opts: &LoadOptions) -> (Result<Project, Diagnostics>, Vec<Diagnostic>) {
+    let mut warnings = Vec::new();
+    let result = load_into(opts, &mut warnings);
+    (result, warnings)
+}
+
+fn load_into(opts: &LoadOptions, warnings: &mut Vec<Diagnostic>) -> Result<Project, Diagnostics> {
     let working_dir = if opts.working_dir.is_absolute() {
         discover::normalize(&opts.working_dir)
     } else {
@@ -108,16 +133,29 @@ pub fn load_with_warnings(opts: &LoadOptions) -> Result<(Project, Vec<Diagnostic
     }
 
     let mut loader = assemble::Loader::new(process_env, opts.stdin.as_deref());
-    let scope = assemble::Scope {
-        env: env.clone(),
-        base_dir: project_dir.clone(),
-    };
-    let merged = loader.load_set(&files, &scope)?;
-    let mut project: Project = serde_json::from_value(merged)
-        .map_err(|e| Diagnostic::new(assemble::StackError::Encode(e.to_string())))?;
-    project.working_dir = project_dir.clone();
+    let result = finish(opts, &mut loader, &files, env, &project_dir);
+    warnings.append(&mut loader.warnings);
+    result
+}
 
-    project.name = project_name(opts, &env, &project, &project_dir).map_err(|e| {
+/// The phases after discovery: load and merge the files, then name, profiles, defaults
+/// and validation. Warnings stay in `loader`.
+fn finish(
+    opts: &LoadOptions,
+    loader: &mut assemble::Loader<'_>,
+    files: &[discover::FileRef],
+    env: IndexMap<String, String>,
+    project_dir: &Path,
+) -> Result<Project, Diagnostics> {
+    let scope = assemble::Scope {
+        env,
+        base_dir: project_dir.to_path_buf(),
+    };
+    let env = &scope.env;
+    let mut project = loader.load_project(files, &scope)?;
+    project.working_dir = project_dir.to_path_buf();
+
+    project.name = project_name(opts, env, &project, project_dir).map_err(|e| {
         let path = FieldPath::keys(&["name"]);
         Diagnostic::new(e).at(loader.locate(&path)).with_path(path)
     })?;
@@ -144,7 +182,7 @@ pub fn load_with_warnings(opts: &LoadOptions) -> Result<(Project, Vec<Diagnostic
         .iter_mut()
         .chain(project.disabled_services.iter_mut())
     {
-        if let Err(e) = canonical::service_defaults(name, svc, &env, &locate) {
+        if let Err(e) = canonical::service_defaults(name, svc, env, &locate) {
             errors.push(e);
         }
     }
@@ -153,7 +191,7 @@ pub fn load_with_warnings(opts: &LoadOptions) -> Result<(Project, Vec<Diagnostic
         return Err(Diagnostics(errors));
     }
     canonical::project_defaults(&mut project);
-    Ok((project, loader.warnings))
+    Ok(project)
 }
 
 fn read_env(

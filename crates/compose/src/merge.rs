@@ -27,7 +27,10 @@ impl Tags {
     /// the tree (they only act on earlier files).
     pub fn take(node: &mut Node) -> Tags {
         let mut t = Tags::default();
-        collect(node, &mut String::new(), &mut t);
+        // Most files have no such tag: find out without building a path per node.
+        if has_merge_tag(node) {
+            collect(node, &mut String::new(), &mut t);
+        }
         t
     }
 
@@ -50,6 +53,15 @@ impl Tags {
             overrides: f(&self.overrides),
             resets: f(&self.resets),
         }
+    }
+}
+
+fn has_merge_tag(node: &Node) -> bool {
+    match &node.value {
+        crate::source::Value::Map(m) => m.values().any(|e| {
+            matches!(e.value.tag, Some(Tag::Reset | Tag::Override)) || has_merge_tag(&e.value)
+        }),
+        _ => false,
     }
 }
 
@@ -80,40 +92,46 @@ fn collect(node: &mut Node, path: &mut String, t: &mut Tags) {
 }
 
 /// Sequence fields whose items are unique by a key.
-const UNIQUE: &[(&str, Indexer)] = &[
-    ("services.*.ports", Indexer::Port),
-    ("services.*.volumes", Indexer::Target),
-    ("services.*.devices", Indexer::Target),
-    ("services.*.secrets", Indexer::SecretTarget),
-    ("services.*.configs", Indexer::ConfigTarget),
-    ("services.*.env_file", Indexer::Path),
-    ("services.*.cap_add", Indexer::Scalar),
-    ("services.*.cap_drop", Indexer::Scalar),
-    ("services.*.dns", Indexer::Scalar),
-    ("services.*.dns_opt", Indexer::Scalar),
-    ("services.*.dns_search", Indexer::Scalar),
-    ("services.*.expose", Indexer::Scalar),
-    ("services.*.extra_hosts", Indexer::Scalar),
-    ("services.*.links", Indexer::Scalar),
-    ("services.*.profiles", Indexer::Scalar),
-    ("services.*.tmpfs", Indexer::Scalar),
-    ("services.*.security_opt", Indexer::Scalar),
-    ("services.*.networks.*.aliases", Indexer::Scalar),
-    ("services.*.networks.*.link_local_ips", Indexer::Scalar),
-    ("services.*.build.tags", Indexer::Scalar),
-    ("services.*.build.platforms", Indexer::Scalar),
-    ("services.*.build.extra_hosts", Indexer::Scalar),
+const UNIQUE: &[(&[&str], Indexer)] = &[
+    (&["services", "*", "ports"], Indexer::Port),
+    (&["services", "*", "volumes"], Indexer::Target),
+    (&["services", "*", "devices"], Indexer::Target),
+    (&["services", "*", "secrets"], Indexer::SecretTarget),
+    (&["services", "*", "configs"], Indexer::ConfigTarget),
+    (&["services", "*", "env_file"], Indexer::Path),
+    (&["services", "*", "cap_add"], Indexer::Scalar),
+    (&["services", "*", "cap_drop"], Indexer::Scalar),
+    (&["services", "*", "dns"], Indexer::Scalar),
+    (&["services", "*", "dns_opt"], Indexer::Scalar),
+    (&["services", "*", "dns_search"], Indexer::Scalar),
+    (&["services", "*", "expose"], Indexer::Scalar),
+    (&["services", "*", "extra_hosts"], Indexer::Scalar),
+    (&["services", "*", "links"], Indexer::Scalar),
+    (&["services", "*", "profiles"], Indexer::Scalar),
+    (&["services", "*", "tmpfs"], Indexer::Scalar),
+    (&["services", "*", "security_opt"], Indexer::Scalar),
+    (
+        &["services", "*", "networks", "*", "aliases"],
+        Indexer::Scalar,
+    ),
+    (
+        &["services", "*", "networks", "*", "link_local_ips"],
+        Indexer::Scalar,
+    ),
+    (&["services", "*", "build", "tags"], Indexer::Scalar),
+    (&["services", "*", "build", "platforms"], Indexer::Scalar),
+    (&["services", "*", "build", "extra_hosts"], Indexer::Scalar),
 ];
 
 /// Fields replaced as a whole by a later file.
-const REPLACE: &[&str] = &[
-    "services.*.command",
-    "services.*.entrypoint",
-    "services.*.healthcheck.test",
-    "services.*.ulimits.*",
-    "services.*.build.ulimits.*",
-    "services.*.extends",
-    "networks.*.ipam.config",
+const REPLACE: &[&[&str]] = &[
+    &["services", "*", "command"],
+    &["services", "*", "entrypoint"],
+    &["services", "*", "healthcheck", "test"],
+    &["services", "*", "ulimits", "*"],
+    &["services", "*", "build", "ulimits", "*"],
+    &["services", "*", "extends"],
+    &["networks", "*", "ipam", "config"],
 ];
 
 #[derive(Debug, Clone, Copy)]
@@ -163,20 +181,13 @@ impl Indexer {
     }
 }
 
-fn matches(pattern: &str, path: &[String]) -> bool {
-    // Cheap rejections first: every pattern has at least two segments and starts with
-    // a resource kind.
-    if path.len() < 2 || !pattern.starts_with(path[0].as_str()) {
-        return false;
-    }
-    let mut n = 0;
-    for (i, p) in pattern.split('.').enumerate() {
-        match path.get(i) {
-            Some(seg) if p == "*" || p == seg => n += 1,
-            _ => return false,
-        }
-    }
-    n == path.len()
+/// Whether `path` matches `pattern` segment by segment (`*` matches any key).
+fn matches(pattern: &[&str], path: &[String]) -> bool {
+    pattern.len() == path.len()
+        && pattern
+            .iter()
+            .zip(path)
+            .all(|(p, seg)| *p == "*" || *p == seg.as_str())
 }
 
 /// Merges `over` into `base` at the document root (`path` empty) or at the given path.
@@ -186,16 +197,22 @@ pub fn merge(base: &mut Value, over: Value, path: &mut Vec<String>, tags: &Tags)
         *base = over;
         return;
     }
-    if REPLACE.iter().any(|p| matches(p, refs)) {
+    // Every rule is at least three segments deep (`services.*.field`).
+    let ruled = refs.len() >= 3;
+    if ruled && REPLACE.iter().any(|p| matches(p, refs)) {
         if !over.is_null() {
             *base = over;
         }
         return;
     }
-    let unique = UNIQUE
-        .iter()
-        .find(|(p, _)| matches(p, refs))
-        .map(|(_, i)| *i);
+    let unique = if ruled {
+        UNIQUE
+            .iter()
+            .find(|(p, _)| matches(p, refs))
+            .map(|(_, i)| *i)
+    } else {
+        None
+    };
     if refs.len() == 3 && refs[0] == "services" && refs[2] == "logging" {
         let driver = |v: &Value| v.get("driver").and_then(Value::as_str).map(str::to_owned);
         if let (Some(a), Some(b)) = (driver(base), driver(&over))
@@ -246,15 +263,16 @@ fn merge_maps(
     tags: &Tags,
 ) {
     for (k, v) in over {
-        path.push(k);
-        let key = path.last().cloned().unwrap_or_default();
-        match base.get_mut(&key) {
-            Some(b) => merge(b, v, path, tags),
+        match base.get_mut(&k) {
+            Some(b) => {
+                path.push(k);
+                merge(b, v, path, tags);
+                path.pop();
+            }
             None => {
-                base.insert(key, v);
+                base.insert(k, v);
             }
         }
-        path.pop();
     }
 }
 

@@ -348,21 +348,23 @@ impl<'a> Builder<'a> {
                     return Err(Diagnostic::new(YamlError::NonScalarKey(kind)).at(Some(key.loc)));
                 }
             };
-            if let Some(prev) = map.get(&name) {
-                return Err(Diagnostic::new(YamlError::DuplicateKey {
-                    line: prev.key_loc.line,
-                    column: prev.key_loc.column,
-                    key: name,
-                })
-                .at(Some(key.loc)));
+            match map.entry(name) {
+                indexmap::map::Entry::Occupied(prev) => {
+                    let prev_loc = &prev.get().key_loc;
+                    return Err(Diagnostic::new(YamlError::DuplicateKey {
+                        line: prev_loc.line,
+                        column: prev_loc.column,
+                        key: prev.key().clone(),
+                    })
+                    .at(Some(key.loc)));
+                }
+                indexmap::map::Entry::Vacant(slot) => {
+                    slot.insert(Entry {
+                        key_loc: key.loc,
+                        value,
+                    });
+                }
             }
-            map.insert(
-                name,
-                Entry {
-                    key_loc: key.loc,
-                    value,
-                },
-            );
         }
         for merge in merges {
             match merge.value {

@@ -7,6 +7,7 @@
 pub mod containers;
 pub mod networks;
 pub mod paths;
+pub mod stack;
 pub mod time;
 
 use std::collections::BTreeMap;

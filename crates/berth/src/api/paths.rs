@@ -24,14 +24,13 @@
 //! DELETE /v1/networks/{name}                 remove
 //! POST   /v1/networks/{name}/connect         body NetworkConnect
 //! POST   /v1/networks/{name}/disconnect      body NetworkDisconnect
-//! planned:
 //! GET    /v1/stacks                          list stacks (`berth ls`)
-//! POST   /v1/stacks/{name}/up                body: compose Project (JSON) + UpOptions
-//! POST   /v1/stacks/{name}/down              body: DownOptions
+//! POST   /v1/stacks/{name}/up                body: UpRequest (the Project); NDJSON progress
+//! POST   /v1/stacks/{name}/down              body: DownRequest; NDJSON progress
 //! GET    /v1/stacks/{name}/ps                containers of a stack
+//! POST   /v1/stacks/{name}/{start|stop|restart|kill|rm|pause|unpause}   NDJSON progress
+//! planned:
 //! GET    /v1/stacks/{name}/logs?follow=&tail=&since=&services=   NDJSON log lines
-//! POST   /v1/stacks/{name}/{start|stop|restart|kill|pause|unpause}
-//! GET    /v1/containers[/{id}]               list / inspect
 //! GET    /v1/images, POST /v1/images/pull, DELETE /v1/images/{ref}
 //! GET    /v1/volumes[/{name}]
 //! ```
@@ -48,6 +47,21 @@ pub const INFO: &str = "/v1/info";
 pub const EVENTS: &str = "/v1/events";
 /// `POST`: stop the daemon.
 pub const SHUTDOWN: &str = "/v1/shutdown";
+/// `GET`: every stack.
+pub const STACKS: &str = "/v1/stacks";
+/// `GET`: the containers of a stack.
+pub const STACK_PS: &str = "/v1/stacks/{name}/ps";
+/// `POST`: bring a stack up (NDJSON progress).
+pub const STACK_UP: &str = "/v1/stacks/{name}/up";
+/// `POST`: take a stack down (NDJSON progress).
+pub const STACK_DOWN: &str = "/v1/stacks/{name}/down";
+/// `POST`: start, stop, restart, kill, rm, pause or unpause a stack's containers.
+pub const STACK_ACTION: &str = "/v1/stacks/{name}/{action}";
+
+/// A route with its `{name}` (and `{action}`) filled in.
+pub fn stack(route: &str, name: &str, action: &str) -> String {
+    route.replace("{name}", name).replace("{action}", action)
+}
 /// `GET`: list containers; `POST`: create and start one.
 pub const CONTAINERS: &str = "/v1/containers";
 /// `GET`: inspect a container; `DELETE`: remove it.
@@ -108,6 +122,11 @@ mod tests {
         ("get", INFO),
         ("get", EVENTS),
         ("post", SHUTDOWN),
+        ("get", STACKS),
+        ("get", STACK_PS),
+        ("post", STACK_UP),
+        ("post", STACK_DOWN),
+        ("post", STACK_ACTION),
         ("get", CONTAINERS),
         ("post", CONTAINERS),
         ("get", CONTAINER),

@@ -58,15 +58,17 @@ impl ProjectArgs {
     }
 
     /// Loads the project, printing warnings (unset variables, fields berth does not apply
-    /// yet) to stderr. A stack-file error comes back as [`berth_compose::Diagnostics`]
-    /// inside the `anyhow::Error`, so the caller can print it with
-    /// [`crate::report`] and exit with [`super::exit::INVALID_INPUT`].
+    /// yet) to stderr, also when the load fails (before the errors, as Compose does). A
+    /// stack-file error comes back as [`berth_compose::Diagnostics`] inside the
+    /// `anyhow::Error`, so the caller can print it with [`crate::report`] and exit with
+    /// [`super::exit::INVALID_INPUT`].
     pub fn load(&self) -> anyhow::Result<Project> {
         let opts = self.load_options()?;
-        let (project, warnings) = berth_compose::load_with_warnings(&opts)?;
+        let (result, warnings) = berth_compose::load_reporting(&opts);
         for w in &warnings {
             crate::report::print_warning(w);
         }
+        let project = result?;
         for (field, services) in berth_compose::support::not_applied(&project) {
             eprintln!(
                 "warning: `{field}` is parsed but not applied by berth yet (service{} {})",

@@ -258,6 +258,25 @@ impl Client {
     }
 }
 
+impl Client {
+    /// `POST path` with a JSON body, on a streaming route read one line at a time.
+    pub async fn post_lines<B: serde::Serialize>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<Lines, ClientError> {
+        let json = serde_json::to_vec(body)
+            .map_err(|e| ClientError::Decode(format!("cannot encode request for {path}: {e}")))?;
+        let response = self.send(Method::POST, path, Some(json)).await?;
+        Ok(Lines {
+            socket: self.socket.clone(),
+            body: response.into_body(),
+            buf: Vec::new(),
+            done: false,
+        })
+    }
+}
+
 /// The lines of a streaming answer.
 #[derive(Debug)]
 pub struct Lines {

@@ -14,6 +14,7 @@ mod networks;
 mod peer;
 mod pidfile;
 mod routes;
+mod stacks;
 mod supervise;
 mod system;
 

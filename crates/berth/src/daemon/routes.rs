@@ -7,7 +7,7 @@ use axum::Router;
 use axum::middleware;
 use axum::routing::{get, post};
 
-use super::{AppState, containers, error, events, networks, peer, system};
+use super::{AppState, containers, error, events, networks, peer, stacks, system};
 use crate::api::paths;
 
 /// Every route of the API. Serve it with `into_make_service_with_connect_info::<Peer>()`
@@ -40,6 +40,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route(paths::NETWORK_CONNECT, post(networks::connect))
         .route(paths::NETWORK_DISCONNECT, post(networks::disconnect))
+        .merge(stacks::routes())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(middleware::from_fn(peer::log_requests))

@@ -118,6 +118,7 @@ impl Containers {
             stop_timeout: opts.stop_timeout,
             network_settings: opts.network_settings.clone(),
             more_networks: opts.more_networks.clone(),
+            mounts: opts.mounts.clone(),
             dns: opts.dns.clone(),
             dns_search: opts.dns_search.clone(),
             dns_options: opts.dns_options.clone(),

@@ -46,6 +46,7 @@ pub use network::{EtcFiles, EtcSources, NetworkMode};
 pub use policy::{
     Health, HealthCheck, HealthResult, HealthStatus, NetworkAttachment, RestartPolicy,
 };
+pub use spec::{Mount, MountKind};
 
 /// What `berth run` asks for (Docker's `docker run` options that berth supports).
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -94,6 +95,8 @@ pub struct RunOptions {
     pub network_settings: NetworkAttachment,
     /// Further networks joined after the first (`eth1`, `eth2`, …).
     pub more_networks: Vec<NetworkAttachment>,
+    /// Typed mounts (bind, named volume, tmpfs) besides `volumes`.
+    pub mounts: Vec<spec::Mount>,
     /// `--dns`: name servers written to `/etc/resolv.conf` instead of berth's own (user
     /// networks) or the host's (the default network).
     pub dns: Vec<IpAddr>,
@@ -201,6 +204,9 @@ pub struct ContainerDoc {
     /// Further networks.
     #[serde(default)]
     pub more_networks: Vec<NetworkAttachment>,
+    /// Typed mounts (bind, named volume, tmpfs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mounts: Vec<spec::Mount>,
     /// `--dns`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dns: Vec<IpAddr>,

@@ -497,6 +497,7 @@ mod tests {
                 network: "back".into(),
                 ..NetworkAttachment::default()
             }],
+            mounts: Vec::new(),
             dns: Vec::new(),
             dns_search: Vec::new(),
             dns_options: Vec::new(),

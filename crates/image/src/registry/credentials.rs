@@ -2,8 +2,10 @@
 //! `{"auths": {"registry": {"auth": base64("user:password")}}}`.
 //!
 //! berth writes its own file (mode 0600) on `login`/`logout` and also reads Docker's
-//! `config.json` when present. Other keys of the file are kept as they were.
+//! `config.json` when present, including its credential helpers (`credHelpers`, `credsStore`;
+//! see [`crate::registry::credential_helper`]). Other keys of the file are kept as they were.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
@@ -30,6 +32,9 @@ pub enum CredentialsError {
         #[source]
         source: serde_json::Error,
     },
+    /// A credential helper named by the file failed.
+    #[error(transparent)]
+    Helper(#[from] crate::registry::credential_helper::HelperError),
 }
 
 /// One credentials file.
@@ -93,18 +98,64 @@ impl AuthFile {
         std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker").join("config.json"))
     }
 
-    /// Credentials for `registry` from berth's file, then Docker's; anonymous if neither has
-    /// any. Unreadable files are skipped (a broken Docker config must not break berth).
+    /// Credentials for `registry` from berth's file, then Docker's (its credential helper
+    /// for that registry, else its `credsStore`, else its `auths`); anonymous if none has
+    /// any. Unreadable files and failing helpers are skipped with a logged warning (a
+    /// broken Docker config must not break berth).
     pub fn lookup(registry: &str) -> Credentials {
-        let files = std::iter::once(Self::default_path()).chain(Self::docker_path());
-        for p in files {
-            if let Ok(f) = AuthFile::load(&p)
-                && let Some(c) = f.get(registry)
-            {
-                return c;
+        let own = Self::default_path();
+        let docker = Self::docker_path();
+        let search_path = std::env::var_os("PATH");
+        match Self::try_lookup(registry, &own, docker.as_deref(), search_path.as_deref()) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!("no credentials for {registry}: {e}");
+                Credentials::Anonymous
             }
         }
-        Credentials::Anonymous
+    }
+
+    /// [`AuthFile::lookup`] with explicit files and helper search path (`PATH`-style), and
+    /// errors reported. An absent file counts as empty; an unreadable one is an error.
+    pub fn try_lookup(
+        registry: &str,
+        own: &Path,
+        docker: Option<&Path>,
+        search_path: Option<&OsStr>,
+    ) -> Result<Credentials, CredentialsError> {
+        if let Some(c) = AuthFile::load(own)?.get(registry) {
+            return Ok(c);
+        }
+        let Some(docker) = docker else {
+            return Ok(Credentials::Anonymous);
+        };
+        let f = AuthFile::load(docker)?;
+        if let Some(helper) = f.helper(registry) {
+            let found =
+                crate::registry::credential_helper::get(helper, &key_for(registry), search_path)?;
+            if let Some(c) = found {
+                return Ok(c);
+            }
+        }
+        Ok(f.get(registry).unwrap_or(Credentials::Anonymous))
+    }
+
+    /// The credential helper Docker's file names for `registry`: its `credHelpers` entry,
+    /// else `credsStore`.
+    pub fn helper(&self, registry: &str) -> Option<&str> {
+        let want = key_for(registry);
+        let per_registry = self
+            .doc
+            .get("credHelpers")
+            .and_then(|h| h.as_object())
+            .and_then(|h| {
+                h.iter()
+                    .find(|(k, _)| strip_scheme(k) == strip_scheme(&want))
+                    .and_then(|(_, v)| v.as_str())
+            });
+        per_registry
+            .or_else(|| self.doc.get("credsStore").and_then(|s| s.as_str()))
+            .filter(|s| !s.is_empty())
     }
 
     fn auths(&self) -> Option<&serde_json::Map<String, serde_json::Value>> {
@@ -228,5 +279,93 @@ mod tests {
         assert!(f.remove("127.0.0.1:5000"));
         assert!(!f.remove("127.0.0.1:5000"));
         assert_eq!(f.get("127.0.0.1:5000"), None);
+    }
+
+    fn script(dir: &Path, name: &str, body: &str) {
+        let p = dir.join(name);
+        std::fs::write(&p, format!("#!/bin/sh\n{body}")).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    fn basic(u: &str, p: &str) -> Credentials {
+        Credentials::Basic {
+            username: u.into(),
+            password: p.into(),
+        }
+    }
+
+    #[test]
+    fn docker_credential_helpers_are_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        // The store knows one server and logs what it was asked.
+        script(
+            &bin,
+            "docker-credential-teststore",
+            &format!(
+                r#"[ "$1" = get ] || exit 3
+read -r server
+echo "$server" >> {log}
+case "$server" in
+  127.0.0.1:5000) echo '{{"ServerURL":"127.0.0.1:5000","Username":"alice","Secret":"s3cret"}}' ;;
+  https://index.docker.io/v1/) echo '{{"ServerURL":"x","Username":"hub","Secret":"h"}}' ;;
+  *) echo "credentials not found in native keychain"; exit 1 ;;
+esac
+"#,
+                log = dir.path().join("asked").display()
+            ),
+        );
+        script(
+            &bin,
+            "docker-credential-perregistry",
+            r#"echo '{"ServerURL":"registry.example:8443","Username":"bob","Secret":"b0b"}'"#,
+        );
+        script(
+            &bin,
+            "docker-credential-broken",
+            "echo 'keychain locked' >&2; exit 1",
+        );
+        let docker = dir.path().join("config.json");
+        std::fs::write(
+            &docker,
+            r#"{"credsStore":"teststore",
+                "credHelpers":{"registry.example:8443":"perregistry","broken.example":"broken",
+                               "missing.example":"nosuchhelper"},
+                "auths":{"other.example":{"auth":"b3RoZXI6cHc="}}}"#,
+        )
+        .unwrap();
+        let own = dir.path().join("berth-auth.json");
+        let path = bin.as_os_str();
+        let lookup = |r: &str| AuthFile::try_lookup(r, &own, Some(&docker), Some(path));
+
+        assert_eq!(lookup("127.0.0.1:5000").unwrap(), basic("alice", "s3cret"));
+        assert_eq!(lookup("docker.io").unwrap(), basic("hub", "h"));
+        assert_eq!(
+            lookup("registry.example:8443").unwrap(),
+            basic("bob", "b0b")
+        );
+        // The store has nothing for it: `auths` answers.
+        assert_eq!(lookup("other.example").unwrap(), basic("other", "pw"));
+        assert_eq!(lookup("nobody.example").unwrap(), Credentials::Anonymous);
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("asked")).unwrap(),
+            "127.0.0.1:5000\nhttps://index.docker.io/v1/\nother.example\nnobody.example\n"
+        );
+        let err = lookup("broken.example").unwrap_err().to_string();
+        assert!(
+            err.ends_with("docker-credential-broken failed: keychain locked"),
+            "{err}"
+        );
+        assert_eq!(
+            lookup("missing.example").unwrap_err().to_string(),
+            "credential helper docker-credential-nosuchhelper not found in PATH"
+        );
+
+        // berth's own file wins over Docker's helpers.
+        let mut f = AuthFile::load(&own).unwrap();
+        f.set("127.0.0.1:5000", "carol", "c");
+        f.save().unwrap();
+        assert_eq!(lookup("127.0.0.1:5000").unwrap(), basic("carol", "c"));
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod client;
+pub mod credential_helper;
 pub mod credentials;
 pub mod progress;
 pub mod pull;
