@@ -3,5 +3,8 @@
 mod cli;
 mod config;
 mod daemon;
+mod dns;
 mod layering;
 mod run;
+mod stack;
+mod supervise;

@@ -11,12 +11,12 @@ use berth_tests::{TestEnv, eventually, require_root};
 
 /// A test env with `busybox:latest` imported from /bin/busybox; every container of the env
 /// is force-removed on drop, so a failing test leaves no process, mount or link behind.
-struct Env {
-    env: TestEnv,
+pub(crate) struct Env {
+    pub(crate) env: TestEnv,
 }
 
 impl Env {
-    fn new(name: &str) -> Env {
+    pub(crate) fn new(name: &str) -> Env {
         require_root("containers need namespaces, mounts, cgroups and netlink");
         let env = TestEnv::new(name);
         let rootfs = env.dir().join("busybox-rootfs");
@@ -48,7 +48,7 @@ impl Env {
         Env { env }
     }
 
-    fn run(&self, args: &[&str]) -> (Option<i32>, String, String) {
+    pub(crate) fn run(&self, args: &[&str]) -> (Option<i32>, String, String) {
         let out = self.env.run(args);
         (
             out.status.code(),
@@ -57,11 +57,11 @@ impl Env {
         )
     }
 
-    fn ok(&self, args: &[&str]) -> String {
+    pub(crate) fn ok(&self, args: &[&str]) -> String {
         self.env.run_ok(args)
     }
 
-    fn inspect(&self, name: &str) -> serde_json::Value {
+    pub(crate) fn inspect(&self, name: &str) -> serde_json::Value {
         let text = self.ok(&["inspect", name]);
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         v[0].clone()
@@ -445,4 +445,113 @@ fn foreground_run_forwards_signals_to_the_container() {
     stdout.read_to_string(&mut rest).unwrap();
     assert_eq!(rest, "got-int\n");
     assert_eq!(e.ok(&["ps", "-aq"]), "");
+}
+
+#[test]
+fn container_and_network_routes_answer_as_the_openapi_document_says() {
+    use berth_tests::openapi::{self, OpenApi};
+    let e = Env::new("api_containers");
+    let api = OpenApi::load(&openapi::default_path());
+    e.ok(&["network", "create", "front"]);
+    e.ok(&["network", "create", "spare"]);
+    let id = e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--network",
+        "front",
+        "-p",
+        "127.0.0.1::80",
+        "busybox",
+        "sh",
+        "-c",
+        "echo up; trap 'exit 3' TERM; while true; do sleep 0.1; done",
+    ]);
+    let id = id.trim();
+    let check = |method: &str, path: &str, status: u16| {
+        let resp = e.env.http(method, path);
+        assert_eq!(resp.status, status, "{method} {path}: {}", resp.body);
+        api.check(method, path.split('?').next().unwrap(), &resp)
+            .unwrap_or_else(|err| panic!("{err}\nbody: {}", resp.body));
+        serde_json::from_str::<serde_json::Value>(resp.body.lines().next().unwrap_or("null"))
+            .unwrap()
+    };
+    let list = check("GET", "/v1/containers?all=true", 200);
+    assert_eq!(list[0]["id"], id);
+    assert_eq!(list[0]["networks"][0]["ifname"], "eth0");
+    let one = check("GET", "/v1/containers/web", 200);
+    assert_eq!(one["state"]["status"], "running");
+    let ports = check("GET", &format!("/v1/containers/{}/port", &id[..12]), 200);
+    assert_eq!(ports[0]["container_port"], 80);
+    let line = eventually("the first log line", Duration::from_secs(10), || {
+        let l = check("GET", "/v1/containers/web/logs?tail=1", 200);
+        (!l.is_null()).then_some(l)
+    });
+    assert_eq!(line["log"], "up\n");
+    let missing = check("GET", "/v1/containers/nosuch", 404);
+    assert_eq!(missing["message"], "No such container: nosuch");
+    assert_eq!(missing["exit_code"], 125);
+    check("GET", "/v1/containers/web/logs?tail=x", 400);
+    check("POST", "/v1/containers/web/kill?signal=NOPE", 400);
+    let nets = check("GET", "/v1/networks", 200);
+    assert_eq!(nets.as_array().map(Vec::len), Some(2));
+    let front = check("GET", "/v1/networks/front", 200);
+    assert_eq!(front["containers"][id]["name"], "web");
+    check("DELETE", "/v1/networks/front", 409);
+    check("GET", "/v1/networks/nosuch", 404);
+    let pruned = check("POST", "/v1/networks/prune", 200);
+    assert_eq!(pruned["removed"], serde_json::json!(["spare"]));
+    check("DELETE", "/v1/containers/web", 409);
+    let stopped = check("POST", "/v1/containers/web/stop?t=5", 200);
+    assert_eq!(stopped["exit_code"], 3);
+    let waited = check("POST", "/v1/containers/web/wait", 200);
+    assert_eq!(waited["exit_code"], 3);
+    check("POST", "/v1/containers/web/kill", 409);
+    check("POST", "/v1/containers/web/start", 200);
+    check("POST", "/v1/containers/web/kill?signal=KILL", 200);
+    check("DELETE", "/v1/containers/web?force=true", 200);
+    check("DELETE", "/v1/networks/front", 200);
+}
+
+#[test]
+fn run_t_and_exec_t_give_the_process_a_terminal() {
+    let e = Env::new("run_tty");
+    let (code, out, err) = e.run(&["run", "-t", "--rm", "busybox", "sh", "-c", "tty; exit 4"]);
+    assert_eq!(code, Some(4), "{err}");
+    assert_eq!(out, "/dev/console\r\n");
+    let (code, out, _) = e.run(&["run", "--rm", "busybox", "tty"]);
+    assert_eq!((code, out.as_str()), (Some(1), "not a tty\n"));
+    // -i: this process's input reaches the process through the terminal.
+    let mut child = e
+        .env
+        .command()
+        .args([
+            "run",
+            "-i",
+            "-t",
+            "--rm",
+            "busybox",
+            "sh",
+            "-c",
+            "read x; echo got:$x",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"abc\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).ends_with("got:abc\r\n"),
+        "{:?}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    e.ok(&["run", "-d", "--name", "s", "busybox", "sleep", "1000"]);
+    let out = e.ok(&["exec", "-t", "s", "tty"]);
+    assert!(out.starts_with("/dev/pts/"), "{out:?}");
+    let (code, out, _) = e.run(&["exec", "s", "tty"]);
+    assert_eq!((code, out.as_str()), (Some(1), "not a tty\n"));
+    assert_eq!(e.ok(&["ps", "-q"]).lines().count(), 1);
 }

@@ -323,11 +323,29 @@ mod tests {
         assert_eq!(
             api.operations(),
             [
-                ("GET".to_string(), "/v1/events".to_string()),
-                ("GET".to_string(), "/v1/info".to_string()),
-                ("GET".to_string(), "/v1/version".to_string()),
-                ("POST".to_string(), "/v1/shutdown".to_string()),
+                ("DELETE", "/v1/containers/{id}"),
+                ("DELETE", "/v1/networks/{name}"),
+                ("GET", "/v1/containers"),
+                ("GET", "/v1/containers/{id}"),
+                ("GET", "/v1/containers/{id}/logs"),
+                ("GET", "/v1/containers/{id}/port"),
+                ("GET", "/v1/events"),
+                ("GET", "/v1/info"),
+                ("GET", "/v1/networks"),
+                ("GET", "/v1/networks/{name}"),
+                ("GET", "/v1/version"),
+                ("POST", "/v1/containers"),
+                ("POST", "/v1/containers/{id}/kill"),
+                ("POST", "/v1/containers/{id}/start"),
+                ("POST", "/v1/containers/{id}/stop"),
+                ("POST", "/v1/containers/{id}/wait"),
+                ("POST", "/v1/networks"),
+                ("POST", "/v1/networks/prune"),
+                ("POST", "/v1/networks/{name}/connect"),
+                ("POST", "/v1/networks/{name}/disconnect"),
+                ("POST", "/v1/shutdown"),
             ]
+            .map(|(m, p)| (m.to_string(), p.to_string()))
         );
     }
 }

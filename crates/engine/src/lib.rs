@@ -1,14 +1,18 @@
 //! The reconciler: desired state from a Compose project, observed state from the
 //! store, a plan ordered as a graph, and the executor that carries it out.
 //!
-//! For now this holds the [`Engine`] handle the daemon serves, its crash-safe
-//! [`store`], its [`events`] bus, and [`containers`]: single containers as `berth run`
-//! makes them.
+//! It holds the [`Engine`] handle the daemon serves, its crash-safe [`store`], its
+//! [`events`] bus, [`containers`]: single containers as `berth run` makes them, the
+//! [`supervise`]or: exits, restart policies, health checks and re-adoption after a daemon
+//! restart, and [`stack`]: Compose projects brought up, converged and taken down over those
+//! containers.
 #![forbid(unsafe_code)]
 
 pub mod containers;
 pub mod events;
+pub mod stack;
 pub mod store;
+pub mod supervise;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, Write};

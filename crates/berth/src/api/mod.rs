@@ -4,7 +4,10 @@
 //! These types are the contract on the wire; they are converted from the engine's
 //! own types at the edge so the engine can change without breaking clients.
 
+pub mod containers;
+pub mod networks;
 pub mod paths;
+pub mod stack;
 pub mod time;
 
 use std::collections::BTreeMap;
@@ -122,6 +125,10 @@ pub struct EventsQuery {
 pub struct ErrorBody {
     /// What went wrong, for a human.
     pub message: String,
+    /// The exit code a CLI command should end with (Docker's `run` codes: 125 for berth's
+    /// own failures, 126/127 when the container's command cannot run), when it matters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<u8>,
 }
 
 /// `POST /v1/shutdown`: acknowledgement that the daemon is stopping.

@@ -7,18 +7,37 @@
 //! GET    /v1/info                            paths, pid, uptime, counts
 //! GET    /v1/events?since=&until=            NDJSON stream of events
 //! POST   /v1/shutdown                        stop the daemon (tests, `berth daemon stop`)
-//! planned:
+//! GET    /v1/containers?all=                 list (`ps`)
+//! POST   /v1/containers                      create and start (`run`); body ContainerCreate
+//! GET    /v1/containers/{id}                 inspect (name, id or id prefix)
+//! DELETE /v1/containers/{id}?force=          remove
+//! POST   /v1/containers/{id}/start           start again
+//! POST   /v1/containers/{id}/stop?t=         stop signal, then SIGKILL
+//! POST   /v1/containers/{id}/kill?signal=    send a signal
+//! POST   /v1/containers/{id}/wait            wait for the exit, answer its code
+//! GET    /v1/containers/{id}/logs?follow=&tail=&since=   NDJSON log lines
+//! GET    /v1/containers/{id}/port            published ports
+//! GET    /v1/networks                        list
+//! POST   /v1/networks                        create; body NetworkCreate
+//! POST   /v1/networks/prune                  remove unused networks
+//! GET    /v1/networks/{name}                 inspect
+//! DELETE /v1/networks/{name}                 remove
+//! POST   /v1/networks/{name}/connect         body NetworkConnect
+//! POST   /v1/networks/{name}/disconnect      body NetworkDisconnect
 //! GET    /v1/stacks                          list stacks (`berth ls`)
-//! POST   /v1/stacks/{name}/up                body: compose Project (JSON) + UpOptions
-//! POST   /v1/stacks/{name}/down              body: DownOptions
+//! POST   /v1/stacks/{name}/up                body: UpRequest (the Project); NDJSON progress
+//! POST   /v1/stacks/{name}/down              body: DownRequest; NDJSON progress
 //! GET    /v1/stacks/{name}/ps                containers of a stack
+//! POST   /v1/stacks/{name}/{start|stop|restart|kill|rm|pause|unpause}   NDJSON progress
+//! planned:
 //! GET    /v1/stacks/{name}/logs?follow=&tail=&since=&services=   NDJSON log lines
-//! POST   /v1/stacks/{name}/{start|stop|restart|kill|pause|unpause}
-//! GET    /v1/containers[/{id}]               list / inspect
-//! POST   /v1/containers/{id}/exec            exec (HTTP upgrade for a tty)
 //! GET    /v1/images, POST /v1/images/pull, DELETE /v1/images/{ref}
-//! GET    /v1/networks[/{name}], GET /v1/volumes[/{name}]
+//! GET    /v1/volumes[/{name}]
 //! ```
+//!
+//! `exec` has no route: the daemon resolves the container (`GET /v1/containers/{id}`) and the
+//! CLI runs the process through the runtime's exec helper itself, as `runc exec` does, so that
+//! its terminal and standard input reach the process without a relay through the daemon.
 
 /// `GET`: the daemon's version.
 pub const VERSION: &str = "/v1/version";
@@ -28,6 +47,69 @@ pub const INFO: &str = "/v1/info";
 pub const EVENTS: &str = "/v1/events";
 /// `POST`: stop the daemon.
 pub const SHUTDOWN: &str = "/v1/shutdown";
+/// `GET`: every stack.
+pub const STACKS: &str = "/v1/stacks";
+/// `GET`: the containers of a stack.
+pub const STACK_PS: &str = "/v1/stacks/{name}/ps";
+/// `POST`: bring a stack up (NDJSON progress).
+pub const STACK_UP: &str = "/v1/stacks/{name}/up";
+/// `POST`: take a stack down (NDJSON progress).
+pub const STACK_DOWN: &str = "/v1/stacks/{name}/down";
+/// `POST`: start, stop, restart, kill, rm, pause or unpause a stack's containers.
+pub const STACK_ACTION: &str = "/v1/stacks/{name}/{action}";
+
+/// A route with its `{name}` (and `{action}`) filled in.
+pub fn stack(route: &str, name: &str, action: &str) -> String {
+    route.replace("{name}", name).replace("{action}", action)
+}
+/// `GET`: list containers; `POST`: create and start one.
+pub const CONTAINERS: &str = "/v1/containers";
+/// `GET`: inspect a container; `DELETE`: remove it.
+pub const CONTAINER: &str = "/v1/containers/{id}";
+/// `POST`: start a container again.
+pub const CONTAINER_START: &str = "/v1/containers/{id}/start";
+/// `POST`: stop a container.
+pub const CONTAINER_STOP: &str = "/v1/containers/{id}/stop";
+/// `POST`: signal a container.
+pub const CONTAINER_KILL: &str = "/v1/containers/{id}/kill";
+/// `POST`: wait for a container's exit.
+pub const CONTAINER_WAIT: &str = "/v1/containers/{id}/wait";
+/// `GET`: a container's output (NDJSON).
+pub const CONTAINER_LOGS: &str = "/v1/containers/{id}/logs";
+/// `GET`: a container's published ports.
+pub const CONTAINER_PORT: &str = "/v1/containers/{id}/port";
+/// `GET`: list networks; `POST`: create one.
+pub const NETWORKS: &str = "/v1/networks";
+/// `POST`: remove every unused network.
+pub const NETWORKS_PRUNE: &str = "/v1/networks/prune";
+/// `GET`: inspect a network; `DELETE`: remove it.
+pub const NETWORK: &str = "/v1/networks/{name}";
+/// `POST`: attach a container.
+pub const NETWORK_CONNECT: &str = "/v1/networks/{name}/connect";
+/// `POST`: detach a container.
+pub const NETWORK_DISCONNECT: &str = "/v1/networks/{name}/disconnect";
+
+/// A route template with its `{id}` or `{name}` segment filled in (names and ids are made
+/// of `[a-zA-Z0-9_.-]`; anything else is percent-encoded).
+pub fn fill(template: &str, value: &str) -> String {
+    let encoded = encode(value);
+    template
+        .replace("{id}", &encoded)
+        .replace("{name}", &encoded)
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters.
+pub fn encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
 
 #[cfg(test)]
 mod tests {
@@ -40,7 +122,39 @@ mod tests {
         ("get", INFO),
         ("get", EVENTS),
         ("post", SHUTDOWN),
+        ("get", STACKS),
+        ("get", STACK_PS),
+        ("post", STACK_UP),
+        ("post", STACK_DOWN),
+        ("post", STACK_ACTION),
+        ("get", CONTAINERS),
+        ("post", CONTAINERS),
+        ("get", CONTAINER),
+        ("delete", CONTAINER),
+        ("post", CONTAINER_START),
+        ("post", CONTAINER_STOP),
+        ("post", CONTAINER_KILL),
+        ("post", CONTAINER_WAIT),
+        ("get", CONTAINER_LOGS),
+        ("get", CONTAINER_PORT),
+        ("get", NETWORKS),
+        ("post", NETWORKS),
+        ("post", NETWORKS_PRUNE),
+        ("get", NETWORK),
+        ("delete", NETWORK),
+        ("post", NETWORK_CONNECT),
+        ("post", NETWORK_DISCONNECT),
     ];
+
+    #[test]
+    fn templates_are_filled_and_values_encoded() {
+        assert_eq!(fill(CONTAINER_STOP, "web_1"), "/v1/containers/web_1/stop");
+        assert_eq!(fill(NETWORK, "a b/c"), "/v1/networks/a%20b%2Fc");
+        assert_eq!(
+            encode("2026-01-01T00:00:00+01:00"),
+            "2026-01-01T00%3A00%3A00%2B01%3A00"
+        );
+    }
 
     /// A text-level drift check (the e2e tests validate real responses against the
     /// document's schemas): each route appears as a path key with its method below it.

@@ -1,35 +1,44 @@
 //! The single-container commands: `run`, `ps`, `logs`, `stop`, `start`, `kill`, `wait`, `rm`,
-//! `inspect`, `exec`. They only translate arguments into calls on
-//! [`berth_engine::containers::Containers`] (in-process for now; the daemon can take them over
-//! behind the same seam) and print the results.
+//! `inspect`, `exec`, `port` and `network …`. They are clients of the daemon (started when
+//! none answers): they translate arguments into `/v1/containers` and `/v1/networks` requests
+//! and print the answers as Docker does.
 
 use std::process::ExitCode;
-use std::time::Duration;
 
-use berth_engine::containers::{Containers, ContainersError, parse_signal, runtime_id};
-use berth_engine::{Engine, EngineConfig, EngineError};
+use berth_engine::containers::parse_signal;
 use clap::Subcommand;
 
 use super::GlobalArgs;
 use super::container_format as format;
+use super::container_run::fail;
 pub use super::container_run::{ExecArgs, LogsArgs, RunArgs};
-use super::container_run::{block_on_c, fail};
+use crate::api::containers::{Container, ContainerRef, ExitCode as Exited, Port};
+use crate::api::paths;
+use crate::client::{Client, ClientError};
 
 /// Errors of the container commands.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
-    /// The engine could not be opened.
+    /// Talking to the daemon failed, or it refused.
     #[error(transparent)]
-    Engine(#[from] EngineError),
-    /// The container operation failed.
+    Daemon(#[from] ClientError),
+    /// The container runtime failed (`exec`, which runs the process itself).
     #[error(transparent)]
-    Containers(#[from] ContainersError),
-    /// Reading logs failed.
-    #[error(transparent)]
-    Logs(#[from] berth_engine::containers::logs::LogsError),
+    Runtime(#[from] berth_runtime::RuntimeError),
     /// The async runtime could not be built.
     #[error("start the async runtime: {0}")]
     Tokio(#[source] std::io::Error),
+    /// A terminal or console socket could not be used.
+    #[error("{op} {path}: {source}")]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// The path concerned.
+        path: String,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
     /// A value on the command line is wrong.
     #[error("{0}")]
     Usage(String),
@@ -42,22 +51,39 @@ pub enum CliError {
 }
 
 impl CliError {
-    /// 125 for berth's own failures, 126/127 for a command that cannot run (Docker's codes).
+    /// 125 for berth's own failures, 126/127 for a command that cannot run (Docker's codes,
+    /// as the daemon reports them).
     pub fn exit_code(&self) -> u8 {
         match self {
-            CliError::Containers(e) => e.exit_code(),
+            CliError::Daemon(ClientError::Api {
+                exit_code: Some(code),
+                ..
+            }) => *code,
+            CliError::Runtime(berth_runtime::RuntimeError::Setup(e)) => e.exit_code(),
             _ => 125,
         }
     }
 }
 
-/// Opens the engine on the global `--root` and its container service.
-pub fn open(global: &GlobalArgs) -> Result<Containers, CliError> {
-    let engine = Engine::open(EngineConfig {
-        root: global.root.clone(),
-        run_dir: global.run_dir.clone(),
-    })?;
-    Ok(Containers::open(&engine, None)?)
+/// Runs a client future on a small single-threaded runtime.
+pub fn block_on<T>(
+    f: impl std::future::Future<Output = Result<T, CliError>>,
+) -> Result<T, CliError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(CliError::Tokio)?
+        .block_on(f)
+}
+
+/// A client of the daemon of the global options, started when none answers.
+pub async fn client(global: &GlobalArgs) -> Result<Client, CliError> {
+    Ok(global.endpoint()?.connect().await?)
+}
+
+/// The container named `key` (name, id or id prefix).
+pub async fn inspect_one(c: &Client, key: &str) -> Result<Container, CliError> {
+    Ok(c.get(&paths::fill(paths::CONTAINER, key)).await?)
 }
 
 /// The container commands, flattened into the top level.
@@ -159,18 +185,20 @@ pub fn run(global: &GlobalArgs, command: Commands) -> ExitCode {
         Commands::Logs(a) => super::container_run::logs(global, &a),
         Commands::Ps(a) => ps(global, &a),
         Commands::Inspect(a) => inspect(global, &a),
-        Commands::Stop(a) => each(global, &a.containers, |c, name| {
-            block_on_c(c.stop(name, Duration::from_secs(a.time))).map(|_| ())
+        Commands::Stop(a) => each(global, &a.containers, |name| {
+            format!("{}?t={}", paths::fill(paths::CONTAINER_STOP, name), a.time)
         }),
-        Commands::Start(a) => each(global, &a.containers, |c, name| {
-            block_on_c(c.start(name)).map(|_| ())
+        Commands::Start(a) => each(global, &a.containers, |name| {
+            paths::fill(paths::CONTAINER_START, name)
         }),
-        Commands::Rm(a) => each(global, &a.containers, |c, name| {
-            block_on_c(c.remove(name, a.force)).map(|_| ())
-        }),
+        Commands::Rm(a) => rm(global, &a),
         Commands::Kill(a) => match parse_signal(&a.signal) {
-            Some(sig) => each(global, &a.containers, |c, name| {
-                c.kill(name, sig).map(|_| ()).map_err(CliError::from)
+            Some(_) => each(global, &a.containers, |name| {
+                format!(
+                    "{}?signal={}",
+                    paths::fill(paths::CONTAINER_KILL, name),
+                    paths::encode(&a.signal)
+                )
             }),
             None => Err(CliError::Usage(format!("invalid signal {:?}", a.signal))),
         },
@@ -184,17 +212,15 @@ pub fn run(global: &GlobalArgs, command: Commands) -> ExitCode {
     }
 }
 
-/// Applies `op` to each named container, printing the name on success (as Docker does);
-/// every container is tried, the first error is returned.
-fn each(
-    global: &GlobalArgs,
+/// Prints each name whose request succeeded (as Docker does); every container is tried, the
+/// first error is returned and the others printed.
+fn report_each(
     names: &[String],
-    op: impl Fn(&Containers, &str) -> Result<(), CliError>,
+    mut results: impl FnMut(&str) -> Result<(), CliError>,
 ) -> Result<(), CliError> {
-    let c = open(global)?;
     let mut first = None;
     for name in names {
-        match op(&c, name) {
+        match results(name) {
             Ok(()) => println!("{name}"),
             Err(e) if first.is_none() => first = Some(e),
             Err(e) => eprintln!("berth: {}", super::error_chain(&e)),
@@ -203,15 +229,51 @@ fn each(
     first.map_or(Ok(()), Err)
 }
 
+/// `POST`s the path `path_of(name)` for each named container.
+fn each(
+    global: &GlobalArgs,
+    names: &[String],
+    path_of: impl Fn(&str) -> String,
+) -> Result<(), CliError> {
+    block_on(async {
+        let c = client(global).await?;
+        let mut outcomes = Vec::new();
+        for name in names {
+            let r: Result<serde_json::Value, _> = c.post(&path_of(name)).await;
+            outcomes.push(r.map(drop).map_err(CliError::from));
+        }
+        let mut outcomes = outcomes.into_iter();
+        report_each(names, |_| outcomes.next().unwrap_or(Ok(())))
+    })
+}
+
+fn rm(global: &GlobalArgs, args: &RmArgs) -> Result<(), CliError> {
+    block_on(async {
+        let c = client(global).await?;
+        let mut outcomes = Vec::new();
+        for name in &args.containers {
+            let path = format!(
+                "{}?force={}",
+                paths::fill(paths::CONTAINER, name),
+                args.force
+            );
+            let r: Result<ContainerRef, _> = c.delete(&path).await;
+            outcomes.push(r.map(drop).map_err(CliError::from));
+        }
+        let mut outcomes = outcomes.into_iter();
+        report_each(&args.containers, |_| outcomes.next().unwrap_or(Ok(())))
+    })
+}
+
 fn ps(global: &GlobalArgs, args: &PsArgs) -> Result<(), CliError> {
-    let list: Vec<_> = open(global)?
-        .list()?
-        .into_iter()
-        .filter(|c| args.all || c.is_running())
-        .collect();
+    let list: Vec<Container> = block_on(async {
+        let c = client(global).await?;
+        Ok(c.get(&format!("{}?all={}", paths::CONTAINERS, args.all))
+            .await?)
+    })?;
     if args.quiet {
         for c in &list {
-            println!("{}", &c.doc.id[..12]);
+            println!("{}", c.id.get(..12).unwrap_or(&c.id));
         }
         return Ok(());
     }
@@ -228,37 +290,37 @@ fn ps(global: &GlobalArgs, args: &PsArgs) -> Result<(), CliError> {
 }
 
 fn inspect(global: &GlobalArgs, args: &NamesArgs) -> Result<(), CliError> {
-    let c = open(global)?;
-    let docs = args
-        .containers
-        .iter()
-        .map(|n| c.find(n).map(|i| format::inspect_json(&i)))
-        .collect::<Result<Vec<_>, _>>()?;
+    let docs = block_on(async {
+        let c = client(global).await?;
+        let mut docs = Vec::new();
+        for name in &args.containers {
+            docs.push(format::inspect_json(&inspect_one(&c, name).await?));
+        }
+        Ok(docs)
+    })?;
     println!("{}", serde_json::to_string_pretty(&docs)?);
     Ok(())
 }
 
 fn wait(global: &GlobalArgs, args: &NamesArgs) -> Result<(), CliError> {
-    // Resolve every name first, then let the engine go: waiting must not hold the root.
-    let (runtime, ids) = {
-        let c = open(global)?;
-        let ids = args
-            .containers
-            .iter()
-            .map(|n| c.find(n).map(|i| i.doc.id))
-            .collect::<Result<Vec<_>, _>>()?;
-        (c.runtime().clone(), ids)
-    };
-    for id in ids {
-        println!("{}", runtime.load(runtime_id(&id))?.wait()?.code);
-    }
-    Ok(())
+    block_on(async {
+        let c = client(global).await?;
+        for name in &args.containers {
+            let exited: Exited = c.post(&paths::fill(paths::CONTAINER_WAIT, name)).await?;
+            println!("{}", exited.exit_code);
+        }
+        Ok(())
+    })
 }
 
 fn port(global: &GlobalArgs, args: &PortArgs) -> Result<(), CliError> {
-    let info = open(global)?.find(&args.container)?;
-    for p in &info.doc.ports {
-        let ip = p.host_ip.map_or("0.0.0.0".to_string(), |ip| ip.to_string());
+    let ports: Vec<Port> = block_on(async {
+        let c = client(global).await?;
+        Ok(c.get(&paths::fill(paths::CONTAINER_PORT, &args.container))
+            .await?)
+    })?;
+    for p in &ports {
+        let ip = p.host_ip.as_deref().unwrap_or("0.0.0.0");
         println!(
             "{}/{} -> {ip}:{}",
             p.container_port, p.protocol, p.host_port

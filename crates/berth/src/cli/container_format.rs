@@ -3,10 +3,9 @@
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
 
-use berth_engine::containers::ContainerInfo;
-use berth_engine::containers::Published;
-use berth_runtime::Status;
 use serde_json::{Value, json};
+
+use crate::api::containers::{Container, ContainerHealth, Healthcheck, Port};
 
 /// Docker's rough durations: `3 seconds`, `About a minute`, `5 minutes`, `2 hours`, `3 days`.
 pub fn human_duration(d: Duration) -> String {
@@ -30,51 +29,47 @@ fn since(rfc3339: Option<&str>) -> Duration {
         .unwrap_or_default()
 }
 
-/// `running`, `exited`, `created`, `paused` or `dead` (runtime state lost).
-pub fn state_name(c: &ContainerInfo) -> &'static str {
-    match c.state.as_ref().map(|s| s.status) {
-        Some(Status::Running) => "running",
-        Some(Status::Paused) => "paused",
-        Some(Status::Created | Status::Creating) => "created",
-        Some(Status::Stopped) => "exited",
-        None => "dead",
-    }
-}
-
-/// `Up 3 seconds`, `Exited (0) 2 minutes ago`, `Created`.
-pub fn status(c: &ContainerInfo) -> String {
-    let Some(s) = &c.state else {
-        return "Dead".into();
+/// `Up 3 seconds`, `Up 5 minutes (healthy)`, `Exited (0) 2 minutes ago`, `Created`.
+pub fn status(c: &Container) -> String {
+    let s = &c.state;
+    let health = match c.health.as_ref().map(|h| h.status.as_str()) {
+        Some("starting") => " (health: starting)".to_owned(),
+        Some(other) => format!(" ({other})"),
+        None => String::new(),
     };
-    match s.status {
-        Status::Running => format!("Up {}", human_duration(since(s.started_at.as_deref()))),
-        Status::Paused => format!(
+    match s.status.as_str() {
+        "running" => format!(
+            "Up {}{health}",
+            human_duration(since(s.started_at.as_deref()))
+        ),
+        "paused" => format!(
             "Up {} (Paused)",
             human_duration(since(s.started_at.as_deref()))
         ),
-        Status::Created | Status::Creating => "Created".into(),
-        Status::Stopped => format!(
+        "created" => "Created".into(),
+        "exited" => format!(
             "Exited ({}) {} ago",
             s.exit_code.unwrap_or(0),
             human_duration(since(s.finished_at.as_deref()))
         ),
+        _ => "Dead".into(),
     }
 }
 
 /// `0.0.0.0:8080->80/tcp, 127.0.0.1:9000->90/udp`.
-pub fn ports(ports: &[Published]) -> String {
+pub fn ports(ports: &[Port]) -> String {
     ports
         .iter()
         .map(|p| {
-            let ip = p.host_ip.map_or("0.0.0.0".to_string(), |ip| ip.to_string());
+            let ip = p.host_ip.as_deref().unwrap_or("0.0.0.0");
             format!("{ip}:{}->{}/{}", p.host_port, p.container_port, p.protocol)
         })
         .collect::<Vec<_>>()
         .join(", ")
 }
 
-fn command(c: &ContainerInfo) -> String {
-    let cmd = c.doc.command.join(" ");
+fn command(c: &Container) -> String {
+    let cmd = c.command.join(" ");
     if cmd.chars().count() > 20 {
         format!("\"{}…\"", cmd.chars().take(19).collect::<String>())
     } else {
@@ -82,22 +77,23 @@ fn command(c: &ContainerInfo) -> String {
     }
 }
 
+fn short(id: &str) -> &str {
+    id.get(..12).unwrap_or(id)
+}
+
 /// The `ps` table.
-pub fn ps_table(list: &[ContainerInfo]) -> String {
+pub fn ps_table(list: &[Container]) -> String {
     let rows: Vec<[String; 7]> = list
         .iter()
         .map(|c| {
             [
-                c.doc.id[..12].to_string(),
-                c.doc.image.clone(),
+                short(&c.id).to_string(),
+                c.image.clone(),
                 command(c),
-                format!(
-                    "{} ago",
-                    human_duration(since(Some(c.doc.created.as_str())))
-                ),
+                format!("{} ago", human_duration(since(Some(c.created.as_str())))),
                 status(c),
-                ports(&c.doc.ports),
-                c.doc.name.clone(),
+                ports(&c.ports),
+                c.name.clone(),
             ]
         })
         .collect();
@@ -136,68 +132,131 @@ pub fn ps_table(list: &[ContainerInfo]) -> String {
 }
 
 /// One `ps --format json` line (Docker's keys).
-pub fn ps_json(c: &ContainerInfo) -> Value {
+pub fn ps_json(c: &Container) -> Value {
+    let networks: Vec<&str> = c.networks.iter().map(|n| n.network.as_str()).collect();
     json!({
-        "ID": &c.doc.id[..12],
-        "Image": c.doc.image,
+        "ID": short(&c.id),
+        "Image": c.image,
         "Command": command(c),
-        "CreatedAt": c.doc.created,
-        "State": state_name(c),
+        "CreatedAt": c.created,
+        "State": c.state.status,
         "Status": status(c),
-        "Ports": ports(&c.doc.ports),
-        "Names": c.doc.name,
-        "Networks": c.doc.network.name(),
+        "Ports": ports(&c.ports),
+        "Names": c.name,
+        "Networks": if networks.is_empty() { c.network_mode.clone() } else { networks.join(",") },
     })
 }
 
+/// `State.Health` as Docker shows it.
+fn health_json(h: &ContainerHealth) -> Value {
+    json!({
+        "Status": h.status,
+        "FailingStreak": h.failing_streak,
+        "Log": h.log.iter().map(|r| json!({
+            "Start": r.start,
+            "End": r.end,
+            "ExitCode": r.exit_code,
+            "Output": r.output,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// `Config.Healthcheck` as Docker shows it (durations in nanoseconds).
+fn healthcheck_json(h: &Healthcheck) -> Value {
+    json!({
+        "Test": h.test,
+        "Interval": h.interval,
+        "Timeout": h.timeout,
+        "StartPeriod": h.start_period,
+        "StartInterval": h.start_interval,
+        "Retries": h.retries,
+    })
+}
+
+/// `HostConfig.RestartPolicy` as Docker shows it (`on-failure:3` → name and count).
+fn restart_json(policy: &str) -> Value {
+    let (name, max) = match policy.split_once(':') {
+        Some((name, n)) => (name, n.parse::<u32>().unwrap_or(0)),
+        None => (policy, 0),
+    };
+    json!({ "Name": name, "MaximumRetryCount": max })
+}
+
 /// One `inspect` object (a subset of Docker's shape).
-pub fn inspect_json(c: &ContainerInfo) -> Value {
-    let s = c.state.as_ref();
+pub fn inspect_json(c: &Container) -> Value {
+    let s = &c.state;
     let port_map: serde_json::Map<String, Value> = c
-        .doc
         .ports
         .iter()
         .map(|p| {
             (
                 format!("{}/{}", p.container_port, p.protocol),
                 json!([{
-                    "HostIp": p.host_ip.map_or("0.0.0.0".to_string(), |ip| ip.to_string()),
+                    "HostIp": p.host_ip.as_deref().unwrap_or("0.0.0.0"),
                     "HostPort": p.host_port.to_string(),
                 }]),
             )
         })
         .collect();
+    let networks: serde_json::Map<String, Value> = c
+        .networks
+        .iter()
+        .map(|n| {
+            (
+                n.network.clone(),
+                json!({
+                    "Aliases": n.aliases,
+                    "IPAMConfig": n.ipv4_address.as_ref().map(|ip| json!({ "IPv4Address": ip })),
+                    "IPAddress": n.ip.clone().unwrap_or_default(),
+                    "GlobalIPv6Address": n.ip6.clone().unwrap_or_default(),
+                    "Gateway": n.gateway.clone().unwrap_or_default(),
+                    "MacAddress": n.mac.clone().unwrap_or_default(),
+                    "InterfaceName": n.ifname,
+                }),
+            )
+        })
+        .collect();
     json!({
-        "Id": c.doc.id,
-        "Name": format!("/{}", c.doc.name),
-        "Created": c.doc.created,
-        "Image": c.doc.image_id,
-        "Path": c.doc.command.first(),
-        "Args": c.doc.command.get(1..).unwrap_or_default(),
+        "Id": c.id,
+        "Name": format!("/{}", c.name),
+        "Created": c.created,
+        "Image": c.image_id,
+        "Path": c.command.first(),
+        "Args": c.command.get(1..).unwrap_or_default(),
         "State": {
-            "Status": state_name(c),
-            "Running": c.is_running(),
-            "Paused": s.is_some_and(|s| s.status == Status::Paused),
-            "OOMKilled": s.is_some_and(|s| s.oom_killed),
-            "Pid": s.and_then(|s| s.pid).unwrap_or(0),
-            "ExitCode": s.and_then(|s| s.exit_code).unwrap_or(0),
-            "StartedAt": s.and_then(|s| s.started_at.clone()),
-            "FinishedAt": s.and_then(|s| s.finished_at.clone()),
+            "Status": s.status,
+            "Running": s.running,
+            "Paused": s.paused,
+            "OOMKilled": s.oom_killed,
+            "Pid": s.pid.unwrap_or(0),
+            "ExitCode": s.exit_code.unwrap_or(0),
+            "StartedAt": s.started_at,
+            "FinishedAt": s.finished_at,
+            "Health": c.health.as_ref().map(health_json),
         },
-        "LogPath": c.doc.log_path,
+        "RestartCount": c.restart_count,
+        "LogPath": c.log_path,
         "Config": {
-            "Hostname": c.doc.hostname,
-            "Image": c.doc.image,
-            "Cmd": c.doc.command,
-            "StopSignal": c.doc.stop_signal,
+            "Hostname": c.hostname,
+            "Image": c.image,
+            "Cmd": c.command,
+            "StopSignal": c.stop_signal,
+            "StopTimeout": c.stop_timeout,
+            "Healthcheck": c.healthcheck.as_ref().map(healthcheck_json),
+            "Labels": c.labels,
         },
         "HostConfig": {
-            "NetworkMode": c.doc.network.name(),
-            "AutoRemove": c.doc.auto_remove,
+            "NetworkMode": c.network_mode,
+            "AutoRemove": c.auto_remove,
+            "RestartPolicy": restart_json(&c.restart),
+            "Dns": c.dns,
+            "DnsSearch": c.dns_search,
+            "ExtraHosts": c.extra_hosts,
         },
         "NetworkSettings": {
-            "IPAddress": c.doc.ip.clone().unwrap_or_default(),
+            "IPAddress": c.ip.clone().unwrap_or_default(),
             "Ports": port_map,
+            "Networks": networks,
         },
     })
 }
@@ -218,14 +277,21 @@ mod tests {
 
     #[test]
     fn ports_render_host_and_container_sides() {
-        let p = Published {
-            container_id: "c".into(),
-            protocol: berth_engine::containers::Protocol::Tcp,
-            host_ip: Some("127.0.0.1".parse().unwrap()),
+        let p = Port {
+            protocol: "tcp".into(),
+            host_ip: Some("127.0.0.1".into()),
             host_port: 8080,
-            container_ip: "10.1.0.2".parse().unwrap(),
             container_port: 80,
         };
-        assert_eq!(ports(&[p]), "127.0.0.1:8080->80/tcp");
+        let all = Port {
+            protocol: "udp".into(),
+            host_ip: None,
+            host_port: 53,
+            container_port: 5353,
+        };
+        assert_eq!(
+            ports(&[p, all]),
+            "127.0.0.1:8080->80/tcp, 0.0.0.0:53->5353/udp"
+        );
     }
 }

@@ -1,11 +1,12 @@
-//! `berth network create|ls|rm|inspect`: bridge networks of this root, for `run --network`.
+//! `berth network create|ls|inspect|rm|prune|connect|disconnect`: bridge networks of this
+//! root, through the daemon.
 
-use berth_engine::containers::Containers;
 use clap::Subcommand;
 
 use super::GlobalArgs;
-use super::container::{CliError, open};
-use super::container_run::block_on_c;
+use super::container::{CliError, block_on, client};
+use crate::api::networks::{Network, NetworkConnect, NetworkCreate, NetworkDisconnect, Pruned};
+use crate::api::paths;
 
 /// `berth network …`.
 #[derive(Debug, clap::Args)]
@@ -47,54 +48,113 @@ enum NetworkCommand {
         #[arg(required = true)]
         names: Vec<String>,
     },
+    /// Remove every network no container is on (running or stopped).
+    Prune {
+        /// Do not ask (berth never asks; accepted for Docker's spelling).
+        #[arg(short = 'f', long)]
+        force: bool,
+    },
+    /// Connect a container to a network (a running one at once, as its next `ethN`).
+    Connect {
+        /// A further DNS name of the container on this network.
+        #[arg(long)]
+        alias: Vec<String>,
+        /// A fixed IPv4 address.
+        #[arg(long)]
+        ip: Option<String>,
+        /// Network name.
+        network: String,
+        /// Container name or id.
+        container: String,
+    },
+    /// Disconnect a container from a network it joined with `connect`.
+    Disconnect {
+        /// Network name.
+        network: String,
+        /// Container name or id.
+        container: String,
+    },
 }
 
 /// Runs `berth network …`.
 pub fn run(global: &GlobalArgs, args: &NetworkArgs) -> Result<(), CliError> {
-    let c: Containers = open(global)?;
-    match &args.command {
-        NetworkCommand::Create {
-            subnet,
-            internal,
-            name,
-        } => {
-            let subnet = subnet
-                .as_deref()
-                .map(|s| {
-                    s.parse()
-                        .map_err(|_| CliError::Usage(format!("invalid subnet {s:?}")))
-                })
-                .transpose()?;
-            let n = block_on_c(c.create_network(name, subnet, *internal))?;
-            println!("{}", n.id);
-        }
-        NetworkCommand::Ls { quiet } => {
-            let list = block_on_c(c.networks())?;
-            if !quiet {
-                println!("{:<14}{:<20}{:<16}SUBNET", "NETWORK ID", "NAME", "BRIDGE");
+    block_on(async {
+        let c = client(global).await?;
+        match &args.command {
+            NetworkCommand::Create {
+                subnet,
+                internal,
+                name,
+            } => {
+                let body = NetworkCreate {
+                    name: name.clone(),
+                    subnet: subnet.clone(),
+                    internal: *internal,
+                };
+                let n: Network = c.post_json(paths::NETWORKS, &body).await?;
+                println!("{}", n.id);
             }
-            for n in list {
-                if *quiet {
-                    println!("{}", n.name);
-                } else {
-                    let id: String = n.id.chars().take(12).collect();
-                    println!("{id:<14}{:<20}{:<16}{}", n.name, n.bridge, n.subnet);
+            NetworkCommand::Ls { quiet } => {
+                let list: Vec<Network> = c.get(paths::NETWORKS).await?;
+                if !quiet {
+                    println!("{:<14}{:<20}{:<16}SUBNET", "NETWORK ID", "NAME", "BRIDGE");
+                }
+                for n in list {
+                    if *quiet {
+                        println!("{}", n.name);
+                    } else {
+                        let id: String = n.id.chars().take(12).collect();
+                        println!("{id:<14}{:<20}{:<16}{}", n.name, n.bridge, n.subnet);
+                    }
                 }
             }
-        }
-        NetworkCommand::Rm { names } => {
-            for name in names {
-                block_on_c(c.remove_network(name))?;
-                println!("{name}");
+            NetworkCommand::Rm { names } => {
+                for name in names {
+                    let _: Pruned = c.delete(&paths::fill(paths::NETWORK, name)).await?;
+                    println!("{name}");
+                }
+            }
+            NetworkCommand::Inspect { names } => {
+                let mut list = Vec::new();
+                for name in names {
+                    let n: Network = c.get(&paths::fill(paths::NETWORK, name)).await?;
+                    list.push(n);
+                }
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            }
+            NetworkCommand::Prune { force: _ } => {
+                let pruned: Pruned = c.post(paths::NETWORKS_PRUNE).await?;
+                if !pruned.removed.is_empty() {
+                    println!("Deleted Networks:");
+                    for name in pruned.removed {
+                        println!("{name}");
+                    }
+                }
+            }
+            NetworkCommand::Connect {
+                alias,
+                ip,
+                network,
+                container,
+            } => {
+                let body = NetworkConnect {
+                    container: container.clone(),
+                    aliases: alias.clone(),
+                    ip: ip.clone(),
+                };
+                let _: Network = c
+                    .post_json(&paths::fill(paths::NETWORK_CONNECT, network), &body)
+                    .await?;
+            }
+            NetworkCommand::Disconnect { network, container } => {
+                let body = NetworkDisconnect {
+                    container: container.clone(),
+                };
+                let _: Network = c
+                    .post_json(&paths::fill(paths::NETWORK_DISCONNECT, network), &body)
+                    .await?;
             }
         }
-        NetworkCommand::Inspect { names } => {
-            let list = names
-                .iter()
-                .map(|n| block_on_c(c.network(n)))
-                .collect::<Result<Vec<_>, _>>()?;
-            println!("{}", serde_json::to_string_pretty(&list)?);
-        }
-    }
-    Ok(())
+        Ok(())
+    })
 }

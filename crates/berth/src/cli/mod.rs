@@ -5,9 +5,11 @@ mod container;
 mod container_format;
 mod container_network;
 mod container_run;
+mod container_tty;
 mod daemon;
 mod events;
 mod runtime;
+mod stack;
 mod system;
 
 use std::process::ExitCode;
@@ -99,6 +101,16 @@ enum Command {
     /// Internal: the runtime's per-container monitor and exec helper.
     #[command(name = "runtime-helper", hide = true)]
     RuntimeHelper(runtime::HelperArgs),
+    /// Create and start the stack's containers, networks and volumes (`berth stack up`).
+    Up(Box<stack::UpArgs>),
+    /// Stop and remove the stack's containers and networks (`berth stack down`).
+    Down(stack::DownArgs),
+    /// List stacks (`berth stack ls`).
+    Ls(stack::LsArgs),
+    /// Stack commands: up, down, ps, ls, logs, start, stop, restart, kill, rm, pause,
+    /// unpause, port, images.
+    #[command(alias = "compose")]
+    Stack(stack::StackArgs),
     #[command(flatten)]
     Image(image::Commands),
     #[command(flatten)]
@@ -173,6 +185,10 @@ pub fn main() -> ExitCode {
         Command::Config(args) => finish(config::run(&project, &args)),
         Command::Runtime(args) => runtime::run(global, &args),
         Command::RuntimeHelper(args) => runtime::helper(&args),
+        Command::Up(args) => finish(stack::up::up(global, &project, &args)),
+        Command::Down(args) => finish(stack::up::down(global, &project, &args)),
+        Command::Ls(args) => finish(stack::ps::ls(global, &args)),
+        Command::Stack(args) => finish(stack::run(global, &project, args)),
         Command::Image(c) => image::run(global, c),
         Command::Container(c) => container::run(global, c),
     }

@@ -13,6 +13,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Method, Request, Response, StatusCode, header};
 use hyper_util::rt::TokioIo;
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::net::UnixStream;
 
@@ -53,13 +54,15 @@ pub enum ClientError {
         #[source]
         source: hyper::Error,
     },
-    /// The daemon answered with an error.
-    #[error("the daemon answered {status}: {message}")]
+    /// The daemon answered with an error (its message is what the user needs to read).
+    #[error("{message}")]
     Api {
         /// HTTP status.
         status: StatusCode,
         /// The daemon's message.
         message: String,
+        /// The exit code the daemon suggests for the command.
+        exit_code: Option<u8>,
     },
     /// The daemon's answer is not what this client understands.
     #[error("unexpected answer from the daemon: {0}")]
@@ -143,7 +146,12 @@ impl Client {
             })
     }
 
-    async fn send(&self, method: Method, path: &str) -> Result<Response<Incoming>, ClientError> {
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<Response<Incoming>, ClientError> {
         let http = |source| ClientError::Http {
             socket: self.socket.clone(),
             source,
@@ -161,11 +169,15 @@ impl Client {
                 tracing::debug!("daemon connection: {e}");
             }
         });
-        let request = Request::builder()
+        let mut request = Request::builder()
             .method(method)
             .uri(path)
-            .header(header::HOST, "berth")
-            .body(Full::new(Bytes::new()))
+            .header(header::HOST, "berth");
+        if body.is_some() {
+            request = request.header(header::CONTENT_TYPE, "application/json");
+        }
+        let request = request
+            .body(Full::new(Bytes::from(body.unwrap_or_default())))
             .map_err(|e| ClientError::Decode(format!("cannot build request for {path}: {e}")))?;
         let response = sender.send_request(request).await.map_err(no_answer)?;
         if response.status().is_success() {
@@ -178,18 +190,24 @@ impl Client {
             .await
             .map_err(http)?
             .to_bytes();
-        let message = serde_json::from_slice::<ErrorBody>(&body)
-            .map(|b| b.message)
-            .unwrap_or_else(|_| String::from_utf8_lossy(&body).into_owned());
-        Err(ClientError::Api { status, message })
+        let (message, exit_code) = match serde_json::from_slice::<ErrorBody>(&body) {
+            Ok(b) => (b.message, b.exit_code),
+            Err(_) => (String::from_utf8_lossy(&body).into_owned(), None),
+        };
+        Err(ClientError::Api {
+            status,
+            message,
+            exit_code,
+        })
     }
 
     async fn json<T: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,
+        body: Option<Vec<u8>>,
     ) -> Result<T, ClientError> {
-        let response = self.send(method, path).await?;
+        let response = self.send(method, path, body).await?;
         let body = response
             .into_body()
             .collect()
@@ -204,17 +222,52 @@ impl Client {
 
     /// `GET path`, decoding a JSON answer.
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
-        self.json(Method::GET, path).await
+        self.json(Method::GET, path, None).await
     }
 
     /// `POST path` with an empty body, decoding a JSON answer.
     pub async fn post<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
-        self.json(Method::POST, path).await
+        self.json(Method::POST, path, None).await
+    }
+
+    /// `POST path` with a JSON body, decoding a JSON answer.
+    pub async fn post_json<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
+        let body = serde_json::to_vec(body)
+            .map_err(|e| ClientError::Decode(format!("cannot encode request for {path}: {e}")))?;
+        self.json(Method::POST, path, Some(body)).await
+    }
+
+    /// `DELETE path`, decoding a JSON answer.
+    pub async fn delete<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        self.json(Method::DELETE, path, None).await
     }
 
     /// `GET path` on a streaming route, read one line at a time.
     pub async fn lines(&self, path: &str) -> Result<Lines, ClientError> {
-        let response = self.send(Method::GET, path).await?;
+        let response = self.send(Method::GET, path, None).await?;
+        Ok(Lines {
+            socket: self.socket.clone(),
+            body: response.into_body(),
+            buf: Vec::new(),
+            done: false,
+        })
+    }
+}
+
+impl Client {
+    /// `POST path` with a JSON body, on a streaming route read one line at a time.
+    pub async fn post_lines<B: serde::Serialize>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<Lines, ClientError> {
+        let json = serde_json::to_vec(body)
+            .map_err(|e| ClientError::Decode(format!("cannot encode request for {path}: {e}")))?;
+        let response = self.send(Method::POST, path, Some(json)).await?;
         Ok(Lines {
             socket: self.socket.clone(),
             body: response.into_body(),

@@ -5,6 +5,8 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
+use berth_engine::containers::ContainersError;
+
 use crate::api::ErrorBody;
 
 /// An error answered to the client.
@@ -12,6 +14,7 @@ use crate::api::ErrorBody;
 pub struct ApiError {
     status: StatusCode,
     message: String,
+    exit_code: Option<u8>,
 }
 
 impl ApiError {
@@ -20,6 +23,7 @@ impl ApiError {
         ApiError {
             status: StatusCode::BAD_REQUEST,
             message: message.into(),
+            exit_code: None,
         }
     }
 
@@ -28,7 +32,69 @@ impl ApiError {
         ApiError {
             status: StatusCode::INTERNAL_SERVER_ERROR,
             message: message.into(),
+            exit_code: None,
         }
+    }
+}
+
+impl From<ContainersError> for ApiError {
+    fn from(e: ContainersError) -> ApiError {
+        let status = status_of(&e);
+        ApiError {
+            status,
+            message: chain(&e),
+            exit_code: Some(e.exit_code()),
+        }
+    }
+}
+
+/// An error and its causes on one line (`outer: inner`), each cause once.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !s.contains(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
+        cause = c.source();
+    }
+    s
+}
+
+/// The HTTP status of a container or network failure: the caller's mistake (4xx) or the
+/// daemon's (5xx).
+fn status_of(e: &ContainersError) -> StatusCode {
+    use berth_engine::containers::ContainersError as E;
+    use berth_engine::containers::NetError as N;
+    match e {
+        E::NotFound(_) | E::ImageNotFound(_) | E::Net(N::NoSuchNetwork(_)) => StatusCode::NOT_FOUND,
+        E::NameInUse { .. }
+        | E::Running(_)
+        | E::NotRunning(_)
+        | E::PrimaryNetwork { .. }
+        | E::NoBridge { .. }
+        | E::AlreadyConnected { .. }
+        | E::NotConnected { .. }
+        | E::Net(
+            N::NetworkExists(_)
+            | N::NetworkInUse { .. }
+            | N::AlreadyAttached { .. }
+            | N::NotAttached { .. },
+        ) => StatusCode::CONFLICT,
+        E::Ambiguous(_)
+        | E::InvalidReference { .. }
+        | E::InvalidName(_)
+        | E::Spec(_)
+        | E::Limits(_)
+        | E::Port(_)
+        | E::Net(N::InvalidName(_)) => StatusCode::BAD_REQUEST,
+        E::Runtime(berth_runtime::RuntimeError::Setup(s)) if s.exit_code() != 125 => {
+            StatusCode::BAD_REQUEST
+        }
+        E::Cleanup { cause, .. } => status_of(cause),
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
@@ -47,6 +113,7 @@ impl IntoResponse for ApiError {
             self.status,
             Json(ErrorBody {
                 message: self.message,
+                exit_code: self.exit_code,
             }),
         )
             .into_response()
@@ -58,6 +125,7 @@ pub async fn not_found(uri: axum::http::Uri) -> ApiError {
     ApiError {
         status: StatusCode::NOT_FOUND,
         message: format!("no such route: {}", uri.path()),
+        exit_code: None,
     }
 }
 
@@ -66,5 +134,6 @@ pub async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri
     ApiError {
         status: StatusCode::METHOD_NOT_ALLOWED,
         message: format!("{method} is not allowed on {}", uri.path()),
+        exit_code: None,
     }
 }

@@ -6,11 +6,16 @@
 //! a `daemon stop` event, event streams end, in-flight requests finish (bounded),
 //! the socket and pid file are removed.
 
+mod containers;
+mod dns;
 mod error;
 mod events;
+mod networks;
 mod peer;
 mod pidfile;
 mod routes;
+mod stacks;
+mod supervise;
 mod system;
 
 use std::io;
@@ -19,7 +24,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use berth_engine::containers::{Containers, ContainersError};
 use berth_engine::events::{Event, EventType};
+use berth_engine::supervise::Supervisor;
 use berth_engine::{Engine, EngineConfig, EngineError};
 use tokio::net::UnixListener;
 use tokio::signal::unix::{SignalKind, signal};
@@ -78,6 +85,9 @@ pub enum DaemonError {
     /// The engine could not be opened.
     #[error(transparent)]
     Engine(EngineError),
+    /// The container service or the network layer could not be opened.
+    #[error(transparent)]
+    Containers(ContainersError),
     /// `--group` names no group.
     #[error("unknown group {0:?}")]
     UnknownGroup(String),
@@ -115,6 +125,8 @@ impl From<EngineError> for DaemonError {
 #[derive(Clone)]
 pub struct AppState {
     engine: Engine,
+    /// The one container service (and through it the one network layer) of the daemon.
+    containers: Containers,
     socket: PathBuf,
     shutdown: watch::Receiver<bool>,
     stop_requested: Arc<Notify>,
@@ -161,6 +173,13 @@ async fn serve(opts: DaemonOptions) -> Result<(), DaemonError> {
         root: opts.root.clone(),
         run_dir: opts.run_dir.clone(),
     })?;
+    let containers = Containers::open(&engine, None).map_err(DaemonError::Containers)?;
+    // Kept until the daemon stops: it answers containers' DNS queries.
+    let _dns = dns::start(&containers).await?;
+    // Re-adopt the containers an earlier daemon left before serving anything, then watch
+    // their exits, restart policies and health checks for as long as the daemon runs.
+    let supervisor = Supervisor::spawn(containers.clone());
+    supervisor.adopted().await;
     let gid = match &opts.group {
         Some(group) => Some(resolve_group(group)?),
         None => None,
@@ -172,6 +191,7 @@ async fn serve(opts: DaemonOptions) -> Result<(), DaemonError> {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let state = AppState {
         engine: engine.clone(),
+        containers,
         socket: opts.socket.clone(),
         shutdown: shutdown_rx.clone(),
         stop_requested: Arc::new(Notify::new()),
@@ -225,6 +245,8 @@ async fn serve(opts: DaemonOptions) -> Result<(), DaemonError> {
         }
     }
     remove_socket(&opts.socket);
+    // Containers keep running under their monitors; the next daemon re-adopts them.
+    supervisor.shutdown().await;
     drop(engine);
     drop(pid_file);
     tracing::info!("stopped");

@@ -7,7 +7,7 @@ use axum::Router;
 use axum::middleware;
 use axum::routing::{get, post};
 
-use super::{AppState, error, events, peer, system};
+use super::{AppState, containers, error, events, networks, peer, stacks, system};
 use crate::api::paths;
 
 /// Every route of the API. Serve it with `into_make_service_with_connect_info::<Peer>()`
@@ -18,6 +18,29 @@ pub fn router(state: AppState) -> Router {
         .route(paths::INFO, get(system::info))
         .route(paths::EVENTS, get(events::events))
         .route(paths::SHUTDOWN, post(system::shutdown))
+        .route(
+            paths::CONTAINERS,
+            get(containers::list).post(containers::create),
+        )
+        .route(
+            paths::CONTAINER,
+            get(containers::inspect).delete(containers::remove),
+        )
+        .route(paths::CONTAINER_START, post(containers::start))
+        .route(paths::CONTAINER_STOP, post(containers::stop))
+        .route(paths::CONTAINER_KILL, post(containers::kill))
+        .route(paths::CONTAINER_WAIT, post(containers::wait))
+        .route(paths::CONTAINER_LOGS, get(containers::logs))
+        .route(paths::CONTAINER_PORT, get(containers::port))
+        .route(paths::NETWORKS, get(networks::list).post(networks::create))
+        .route(paths::NETWORKS_PRUNE, post(networks::prune))
+        .route(
+            paths::NETWORK,
+            get(networks::inspect).delete(networks::remove),
+        )
+        .route(paths::NETWORK_CONNECT, post(networks::connect))
+        .route(paths::NETWORK_DISCONNECT, post(networks::disconnect))
+        .merge(stacks::routes())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(middleware::from_fn(peer::log_requests))

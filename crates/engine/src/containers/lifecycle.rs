@@ -8,8 +8,10 @@ use berth_runtime::{
     Container, ContainerRequest, ExitStatus, LogConfig, Rootfs, RuntimeError, Signal, Status, Stdio,
 };
 
-use super::network::{self, EtcFiles, NetworkMode};
-use super::{ContainerDoc, ContainerInfo, Containers, ContainersError, RunOptions, names, ports};
+use super::network::{self, EtcFiles, EtcSources, NetworkMode};
+use super::{
+    ContainerDoc, ContainerInfo, Containers, ContainersError, HealthCheck, RunOptions, names, ports,
+};
 use crate::events::{Event, EventType};
 
 /// What [`Containers::run`] created.
@@ -97,11 +99,30 @@ impl Containers {
             healthcheck: if opts.no_healthcheck {
                 None
             } else {
-                opts.healthcheck.clone()
+                let image = || {
+                    config
+                        .healthcheck
+                        .as_ref()
+                        .and_then(crate::supervise::health::from_image)
+                };
+                match &opts.healthcheck {
+                    // Timings without a test: the image's test with these timings.
+                    Some(h) if h.test.is_empty() => image().map(|i| HealthCheck {
+                        test: i.test,
+                        ..h.clone()
+                    }),
+                    Some(h) => Some(h.clone()),
+                    None => image(),
+                }
             },
             stop_timeout: opts.stop_timeout,
             network_settings: opts.network_settings.clone(),
             more_networks: opts.more_networks.clone(),
+            mounts: opts.mounts.clone(),
+            dns: opts.dns.clone(),
+            dns_search: opts.dns_search.clone(),
+            dns_options: opts.dns_options.clone(),
+            extra_hosts: opts.extra_hosts.clone(),
         };
         let request = ContainerRequest {
             id: super::runtime_id(&id).to_owned(),
@@ -111,11 +132,16 @@ impl Containers {
                 upper,
                 work,
             },
-            stdio: Stdio::Logs(LogConfig {
-                path: log_path,
-                max_size: None,
-                max_files: 1,
-            }),
+            stdio: match &opts.console_socket {
+                Some(socket) => Stdio::Tty {
+                    console_socket: socket.clone(),
+                },
+                None => Stdio::Logs(LogConfig {
+                    path: log_path,
+                    max_size: None,
+                    max_files: 1,
+                }),
+            },
             netns: None,
             user: super::spec::user(config, opts),
             init: opts.init,
@@ -162,8 +188,8 @@ impl Containers {
         Ok((doc, container.warnings().to_vec()))
     }
 
-    /// Attaches the created container's namespace, publishes its ports and writes its
-    /// `/etc` files (bind-mounted from its directory).
+    /// Attaches the created container's namespace to its networks (`eth0`, `eth1`, …),
+    /// publishes its ports and writes its `/etc` files (bind-mounted from its directory).
     async fn wire(
         &self,
         container: &Container,
@@ -174,27 +200,35 @@ impl Containers {
             .state()?
             .pid
             .ok_or_else(|| RuntimeError::MonitorGone { id: doc.id.clone() })?;
-        let mut addresses: Vec<IpAddr> = Vec::new();
+        let mut sources = EtcSources {
+            host_resolv: std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+            ..EtcSources::default()
+        };
         doc.ports.clear();
         doc.ip = None;
-        if let NetworkMode::Bridge(net_name) = &doc.network {
+        let wanted = network::attachments(doc);
+        if !wanted.is_empty() {
             let net = self.net().await?;
-            let attachment = network::attach(&net, net_name, &doc.id, &doc.name, pid).await?;
-            addresses.push(IpAddr::V4(attachment.ip));
-            doc.ip = Some(attachment.ip.to_string());
+            for (n, settings) in wanted.iter().enumerate() {
+                let ifname = format!("eth{n}");
+                let a = network::attach(&net, settings, &doc.id, &doc.name, &ifname, pid).await?;
+                sources.addresses.push(IpAddr::V4(a.ip));
+                if n == 0 {
+                    doc.ip = Some(a.ip.to_string());
+                }
+                if sources.embedded_dns.is_none() && settings.network != network::DEFAULT_NETWORK {
+                    let gateway = net.inspect(&settings.network).await?.gateway;
+                    sources.embedded_dns = Some(IpAddr::V4(gateway));
+                }
+            }
             if !mappings.is_empty() {
                 doc.ports = net.publish(&doc.id, mappings).await?;
             }
         }
-        let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-        let files = match doc.network {
-            NetworkMode::Host => EtcFiles {
-                hosts: std::fs::read_to_string("/etc/hosts").unwrap_or_default(),
-                resolv_conf: host_resolv,
-                hostname: format!("{}\n", doc.hostname),
-            },
-            _ => EtcFiles::new(&doc.hostname, &addresses, &host_resolv),
-        };
+        if doc.network == NetworkMode::Host {
+            sources.host_hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
+        }
+        let files = EtcFiles::new(doc, &sources);
         // Rewritten in place (same inode), so the container's bind mounts see the content.
         let dir = self.dir(&doc.id);
         write_file(&dir.join("hosts"), &files.hosts)?;
@@ -213,7 +247,7 @@ impl Containers {
         };
         let net = match mode {
             NetworkMode::Bridge(_) => match self.net().await {
-                Ok(net) => network::release(&net, mode, id)
+                Ok(net) => network::release(&net, id)
                     .await
                     .map_err(ContainersError::from),
                 Err(e) => Err(e),
@@ -231,11 +265,20 @@ impl Containers {
             return Ok(info);
         }
         let mut doc = info.doc;
+        crate::supervise::record::clear_stopped_by_user(&self.dir(&doc.id))?;
         let container = self.runtime.load(super::runtime_id(&doc.id))?;
         if container.state()?.status == Status::Created {
             container.start()?;
         } else {
-            let request = container.launch_config()?.request;
+            let mut request = container.launch_config()?.request;
+            // The terminal of a `run -t` went with its client: log the output from now on.
+            if let Stdio::Tty { .. } = request.stdio {
+                request.stdio = Stdio::Logs(LogConfig {
+                    path: doc.log_path.clone(),
+                    max_size: None,
+                    max_files: 1,
+                });
+            }
             self.destroy(&doc.id, &doc.network).await?;
             let mappings = doc
                 .publish
@@ -266,6 +309,8 @@ impl Containers {
         let doc = &info.doc;
         let container = self.runtime.load(super::runtime_id(&doc.id))?;
         let signal = parse_signal(&doc.stop_signal).unwrap_or(Signal::SIGTERM);
+        // Before the signal: the supervisor must see the exit as the user's doing.
+        crate::supervise::record::mark_stopped_by_user(&self.dir(&doc.id))?;
         let status = match container.kill(signal) {
             Ok(()) => match container.wait_timeout(Some(grace.max(Duration::from_millis(1))))? {
                 Some(s) => s,
@@ -293,7 +338,7 @@ impl Containers {
     /// and records that it has no address or ports any more.
     pub async fn release_network(&self, doc: &ContainerDoc) -> Result<(), ContainersError> {
         if let NetworkMode::Bridge(_) = doc.network {
-            network::release(&self.net().await?, &doc.network, &doc.id).await?;
+            network::release(&*self.net().await?, &doc.id).await?;
         }
         if doc.ip.is_some() || !doc.ports.is_empty() {
             let cleared = ContainerDoc {
@@ -311,6 +356,15 @@ impl Containers {
         let info = self.find(key)?;
         if !info.is_running() {
             return Err(ContainersError::NotRunning(info.doc.name));
+        }
+        // Signals meant to end the container count as a user's stop (no restart follows).
+        let stop_signal = parse_signal(&info.doc.stop_signal);
+        if matches!(
+            signal,
+            Signal::SIGKILL | Signal::SIGTERM | Signal::SIGINT | Signal::SIGQUIT
+        ) || Some(signal) == stop_signal
+        {
+            crate::supervise::record::mark_stopped_by_user(&self.dir(&info.doc.id))?;
         }
         self.runtime
             .load(super::runtime_id(&info.doc.id))?
@@ -332,6 +386,8 @@ impl Containers {
             return Err(ContainersError::Running(info.doc.name));
         }
         let doc = info.doc;
+        // The supervisor then neither restarts it nor writes next to it any more.
+        crate::supervise::record::mark_removing(&self.dir(&doc.id))?;
         self.destroy(&doc.id, &doc.network).await?;
         let dir = self.dir(&doc.id);
         match std::fs::remove_dir_all(&dir) {

@@ -24,10 +24,12 @@ pub mod ports;
 pub mod spec;
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use berth_image::Reference;
-use berth_net::{Net, NetError};
+use berth_net::Net;
 use berth_runtime::{Runtime, RuntimeConfig, RuntimeError, State};
 use serde::{Deserialize, Serialize};
 
@@ -35,12 +37,16 @@ use crate::Engine;
 use crate::store::{Document, Kind, StoreError};
 
 /// The net layer's published-port types, as container documents carry them.
-pub use berth_net::{Protocol, Published};
+/// berth's DNS server and the zone it answers from (the daemon runs it on the [`Net`] of its
+/// [`Containers`]).
+pub use berth_net::dns;
+pub use berth_net::{Attachment, NetError, Network, Protocol, Published};
 pub use lifecycle::{Created, parse_signal};
-pub use network::NetworkMode;
+pub use network::{EtcFiles, EtcSources, NetworkMode};
 pub use policy::{
     Health, HealthCheck, HealthResult, HealthStatus, NetworkAttachment, RestartPolicy,
 };
+pub use spec::{Mount, MountKind};
 
 /// What `berth run` asks for (Docker's `docker run` options that berth supports).
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -89,6 +95,54 @@ pub struct RunOptions {
     pub network_settings: NetworkAttachment,
     /// Further networks joined after the first (`eth1`, `eth2`, …).
     pub more_networks: Vec<NetworkAttachment>,
+    /// Typed mounts (bind, named volume, tmpfs) besides `volumes`.
+    pub mounts: Vec<spec::Mount>,
+    /// `--dns`: name servers written to `/etc/resolv.conf` instead of berth's own (user
+    /// networks) or the host's (the default network).
+    pub dns: Vec<IpAddr>,
+    /// `--dns-search`: search domains.
+    pub dns_search: Vec<String>,
+    /// `--dns-option`: resolver options (`ndots:2`).
+    pub dns_options: Vec<String>,
+    /// `--add-host NAME:IP`: extra `/etc/hosts` lines.
+    pub extra_hosts: Vec<ExtraHost>,
+    /// `-t`: the process runs on a new pseudo-terminal whose master end the runtime sends to
+    /// this listening Unix socket (runc's `--console-socket`); its output is then not logged.
+    pub console_socket: Option<PathBuf>,
+}
+
+/// One `--add-host` entry (Compose `extra_hosts`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExtraHost {
+    /// The host name.
+    pub name: String,
+    /// Its address.
+    pub ip: IpAddr,
+}
+
+/// An `--add-host` value that is not `NAME:IP`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid --add-host {0:?}: expected NAME:IP")]
+pub struct InvalidExtraHost(pub String);
+
+impl ExtraHost {
+    /// Parses Docker's `NAME:IP` (also `NAME=IP`; an IPv6 address may follow the first colon,
+    /// bracketed or not).
+    pub fn parse(s: &str) -> Result<ExtraHost, InvalidExtraHost> {
+        let bad = || InvalidExtraHost(s.to_owned());
+        let (name, ip) = s
+            .split_once('=')
+            .or_else(|| s.split_once(':'))
+            .ok_or_else(bad)?;
+        let ip = ip.trim_start_matches('[').trim_end_matches(']');
+        if name.is_empty() || name.contains(char::is_whitespace) {
+            return Err(bad());
+        }
+        Ok(ExtraHost {
+            name: name.to_owned(),
+            ip: ip.parse().map_err(|_| bad())?,
+        })
+    }
 }
 
 impl RunOptions {
@@ -150,6 +204,21 @@ pub struct ContainerDoc {
     /// Further networks.
     #[serde(default)]
     pub more_networks: Vec<NetworkAttachment>,
+    /// Typed mounts (bind, named volume, tmpfs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mounts: Vec<spec::Mount>,
+    /// `--dns`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns: Vec<IpAddr>,
+    /// `--dns-search`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns_search: Vec<String>,
+    /// `--dns-option`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns_options: Vec<String>,
+    /// `--add-host`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_hosts: Vec<ExtraHost>,
 }
 
 impl Document for ContainerDoc {
@@ -166,6 +235,8 @@ pub struct ContainerInfo {
     pub state: Option<State>,
     /// What the supervisor last found, for containers with a health check.
     pub health: Option<Health>,
+    /// Restarts made by the restart policy since the user last started it.
+    pub restart_count: u32,
 }
 
 impl ContainerInfo {
@@ -215,6 +286,9 @@ pub enum ContainersError {
     /// The engine's store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The supervisor's marks on the container (stopped by the user) could not be written.
+    #[error(transparent)]
+    Supervisor(#[from] crate::supervise::record::RecordError),
     /// A file or directory of the container could not be written or removed.
     #[error("{op} {path}: {source}")]
     Io {
@@ -251,6 +325,40 @@ pub enum ContainersError {
     /// `start` on a running container does nothing in Docker; `exec` needs one running.
     #[error("container {0} is not running")]
     NotRunning(String),
+    /// `network disconnect` from the network the container was created on.
+    #[error(
+        "container {container} cannot leave {network}, the network it was created on: remove it or run it again on another network"
+    )]
+    PrimaryNetwork {
+        /// The container's name.
+        container: String,
+        /// The network.
+        network: String,
+    },
+    /// `network connect` or `--network` with a mode that has no bridge (`host`, `none`).
+    #[error("container {container} uses network mode {mode}: it cannot join other networks")]
+    NoBridge {
+        /// The container's name.
+        container: String,
+        /// Its network mode.
+        mode: String,
+    },
+    /// `network connect` to a network it is already on.
+    #[error("container {container} is already connected to network {network}")]
+    AlreadyConnected {
+        /// The container's name.
+        container: String,
+        /// The network.
+        network: String,
+    },
+    /// `network disconnect` from a network it is not on.
+    #[error("container {container} is not connected to network {network}")]
+    NotConnected {
+        /// The container's name.
+        container: String,
+        /// The network.
+        network: String,
+    },
     /// An operation failed and undoing it failed too.
     #[error("{cause} (cleaning up also failed: {cleanup})")]
     Cleanup {
@@ -292,12 +400,15 @@ pub fn runtime_id(id: &str) -> &str {
     id.get(..12).unwrap_or(id)
 }
 
-/// The single-container commands on one engine.
+/// The single-container commands on one engine. Clones share one [`Net`] (opened on first
+/// use and kept: it holds the network state's lock and publishes the DNS zone), so one
+/// process — the daemon — holds one `Containers` for its lifetime.
 #[derive(Debug, Clone)]
 pub struct Containers {
     engine: Engine,
     images: berth_image::Store,
     runtime: Runtime,
+    net: Arc<tokio::sync::OnceCell<Arc<Net>>>,
 }
 
 impl Containers {
@@ -318,7 +429,13 @@ impl Containers {
             engine: engine.clone(),
             images,
             runtime: Runtime::new(config),
+            net: Arc::new(tokio::sync::OnceCell::new()),
         })
+    }
+
+    /// The engine this service records containers in.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
     }
 
     /// The runtime containers are created with.
@@ -330,9 +447,19 @@ impl Containers {
         self.engine.config().root.join("containers").join(id)
     }
 
-    async fn net(&self) -> Result<Net, ContainersError> {
-        let c = self.engine.config();
-        Ok(Net::open(network::net_config(&c.root, &c.run_dir)).await?)
+    /// The root's network layer, opened on first use (on the calling tokio runtime, which
+    /// must outlive this value: the netlink connection runs there) and shared by every clone.
+    pub async fn net(&self) -> Result<Arc<Net>, ContainersError> {
+        let net = self
+            .net
+            .get_or_try_init(|| async {
+                let c = self.engine.config();
+                Net::open(network::net_config(&c.root, &c.run_dir))
+                    .await
+                    .map(Arc::new)
+            })
+            .await?;
+        Ok(net.clone())
     }
 
     /// Every container, oldest first, with its runtime state.
@@ -354,10 +481,12 @@ impl Containers {
             .load(runtime_id(&doc.id))
             .and_then(|c| c.state())
             .ok();
+        let record = crate::supervise::record::Record::load(&self.dir(&doc.id)).unwrap_or_default();
         ContainerInfo {
+            health: doc.healthcheck.as_ref().and(record.health),
+            restart_count: record.restart_count,
             doc,
             state,
-            health: None,
         }
     }
 
@@ -389,5 +518,25 @@ impl Containers {
             }
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extra_hosts_parse_as_docker_spells_them() {
+        let h = ExtraHost::parse("db:10.0.0.5").unwrap();
+        assert_eq!(
+            (h.name.as_str(), h.ip.to_string()),
+            ("db", "10.0.0.5".to_string())
+        );
+        let h = ExtraHost::parse("v6:[fd00::1]").unwrap();
+        assert_eq!(h.ip.to_string(), "fd00::1");
+        assert_eq!(ExtraHost::parse("v6=::1").unwrap().ip.to_string(), "::1");
+        assert!(ExtraHost::parse("nocolon").is_err());
+        assert!(ExtraHost::parse(":10.0.0.1").is_err());
+        assert!(ExtraHost::parse("db:notanip").is_err());
     }
 }

@@ -7,7 +7,8 @@
 use std::path::{Path, PathBuf};
 
 use berth_image::config::ContainerConfig;
-use berth_runtime::oci_spec::runtime::{LinuxNamespaceType, Mount, MountBuilder, Spec};
+use berth_runtime::oci_spec::runtime::{LinuxNamespaceType, Mount as OciMount, MountBuilder, Spec};
+use serde::{Deserialize, Serialize};
 
 use super::RunOptions;
 
@@ -26,6 +27,9 @@ pub enum SpecError {
     /// A `-e` value has an empty name.
     #[error("invalid environment variable {0:?}")]
     InvalidEnv(String),
+    /// A mount's target is not an absolute path (or has `..`).
+    #[error("invalid mount target {0:?}: use an absolute path without '..'")]
+    InvalidMountTarget(String),
 }
 
 /// A bind mount from `-v SRC:DST[:ro]`.
@@ -37,6 +41,107 @@ pub struct BindMount {
     pub destination: String,
     /// Mounted read-only.
     pub readonly: bool,
+}
+
+/// A typed mount of a container besides its image (Compose's `volumes:` entries, secrets and
+/// configs): what is mounted at `target`, read-only or not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mount {
+    /// What is mounted.
+    #[serde(flatten)]
+    pub kind: MountKind,
+    /// Absolute path in the container.
+    pub target: String,
+    /// Mounted read-only.
+    #[serde(default)]
+    pub read_only: bool,
+}
+
+/// The source of a [`Mount`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum MountKind {
+    /// A host file or directory.
+    Bind {
+        /// Host path (absolute).
+        source: PathBuf,
+        /// Mount propagation (`rprivate` when `None`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        propagation: Option<String>,
+    },
+    /// A named volume whose data lives on the host at `source` (the engine resolved it).
+    Volume {
+        /// The volume's name.
+        name: String,
+        /// Its data directory.
+        source: PathBuf,
+    },
+    /// A fresh tmpfs.
+    Tmpfs {
+        /// Size limit in bytes.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        size: Option<u64>,
+        /// Mode of its root (octal permission bits).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mode: Option<u32>,
+    },
+}
+
+impl Mount {
+    /// The OCI mount; an error when the target is not an absolute path without `..`.
+    pub fn to_oci(&self) -> Result<OciMount, SpecError> {
+        if !self.target.starts_with('/') || self.target.split('/').any(|c| c == "..") {
+            return Err(SpecError::InvalidMountTarget(self.target.clone()));
+        }
+        match &self.kind {
+            MountKind::Bind {
+                source,
+                propagation,
+            } => {
+                let mut m = bind_mount(&BindMount {
+                    source: source.clone(),
+                    destination: self.target.clone(),
+                    readonly: self.read_only,
+                });
+                if let Some(p) = propagation {
+                    let options = m
+                        .options()
+                        .clone()
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|o| if o == "rprivate" { p.clone() } else { o })
+                        .collect();
+                    m.set_options(Some(options));
+                }
+                Ok(m)
+            }
+            MountKind::Volume { source, .. } => Ok(bind_mount(&BindMount {
+                source: source.clone(),
+                destination: self.target.clone(),
+                readonly: self.read_only,
+            })),
+            MountKind::Tmpfs { size, mode } => {
+                let mut options: Vec<String> =
+                    ["nosuid", "nodev"].into_iter().map(str::to_owned).collect();
+                if let Some(size) = size {
+                    options.push(format!("size={size}"));
+                }
+                if let Some(mode) = mode {
+                    options.push(format!("mode={mode:o}"));
+                }
+                if self.read_only {
+                    options.push("ro".to_owned());
+                }
+                Ok(MountBuilder::default()
+                    .destination(self.target.clone())
+                    .source("tmpfs")
+                    .typ("tmpfs")
+                    .options(options)
+                    .build()
+                    .expect("destination, source, type and options are set"))
+            }
+        }
+    }
 }
 
 /// Parses `-v SRC:DST[:ro|rw]` (host paths only; named volumes are not supported yet).
@@ -175,11 +280,14 @@ pub fn build(
         }));
     }
     mounts.extend(binds.iter().map(bind_mount));
+    for m in &opts.mounts {
+        mounts.push(m.to_oci()?);
+    }
     spec.set_mounts(Some(mounts));
     Ok(spec)
 }
 
-fn bind_mount(b: &BindMount) -> Mount {
+fn bind_mount(b: &BindMount) -> OciMount {
     let mut options = vec!["rbind".to_owned(), "rprivate".to_owned()];
     if b.readonly {
         options.push("ro".to_owned());

@@ -116,15 +116,24 @@ impl Zone {
     }
 
     /// The addresses `name` has on the networks that the container at `client` shares, or
-    /// `None` when the name is unknown there (the query should then be forwarded).
+    /// `None` when the name is unknown there (the query should then be forwarded). The
+    /// container is found by its address on any network; a query it sends through one network
+    /// sees the names of every network it is on (its resolver is one gateway).
     pub fn lookup(&self, client: IpAddr, name: &str) -> Option<Answer> {
         let name = normalise(name);
         let mut answer = Answer::default();
         let mut found = false;
+        let asking: Vec<&str> = self
+            .networks
+            .iter()
+            .flat_map(|n| &n.entries)
+            .filter(|e| IpAddr::V4(e.ip) == client || e.ip6.map(IpAddr::V6) == Some(client))
+            .map(|e| e.container_id.as_str())
+            .collect();
         let client_on = |n: &ZoneNetwork| {
             n.entries
                 .iter()
-                .any(|e| IpAddr::V4(e.ip) == client || e.ip6.map(IpAddr::V6) == Some(client))
+                .any(|e| asking.contains(&e.container_id.as_str()))
         };
         for network in self.networks.iter().filter(|n| client_on(n)) {
             for entry in network.entries.iter().filter(|e| e.names.contains(&name)) {
@@ -202,6 +211,11 @@ mod tests {
         assert!(z.serves([10, 0, 1, 200].into()));
         assert!(!z.serves([192, 0, 2, 1].into()));
         assert!(!z.serves("fd00::1".parse().unwrap()));
+        // The proxy asking through front sees back's names too (one resolver per container).
+        assert_eq!(
+            z.lookup([10, 0, 0, 4].into(), "db").unwrap().v4,
+            vec![Ipv4Addr::new(10, 0, 1, 2)]
+        );
         // An unknown client sees nothing.
         assert_eq!(z.lookup([192, 0, 2, 1].into(), "web"), None);
         // The proxy, asked from back, resolves to its back address only.

@@ -1,0 +1,1091 @@
+//! `up` and `down`: observe, plan, then walk the service graph.
+//!
+//! Each service is one future; it waits for its own dependencies (their actions done, then
+//! their `depends_on` condition: started, healthy, or completed successfully), then
+//! carries out its actions, each holding a permit of a semaphore that bounds how many
+//! container operations run at once. So a service starts the moment its own dependencies
+//! are satisfied (a DAG, not levels). A failed service fails its required dependents; the
+//! others go on, and `up` reports every failure at the end. The runtime calls block, so
+//! each runs on a blocking thread.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use berth_compose::Project;
+use berth_image::Reference;
+use petgraph::Direction;
+use tokio::sync::{Semaphore, watch};
+
+use super::desired::{self, Context, VolumeSource, labels};
+use super::plan::{self, Action, Cause, DesiredService, ObservedContainer, PlanOptions};
+use super::resources;
+use super::{
+    Progress, ProgressSink, ServiceFailure, ServiceRecord, StackContainer, StackDoc, StackError,
+    Stacks, Status,
+};
+use crate::containers::{Containers, ContainersError, RestartPolicy, RunOptions};
+
+/// How often dependency conditions and `--wait` are polled.
+const POLL: Duration = Duration::from_millis(50);
+
+/// Options of `up`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UpOptions {
+    /// Services named on the command line (empty: all).
+    pub services: Vec<String>,
+    /// The stack files (recorded in labels and the stack document).
+    pub config_files: Vec<String>,
+    /// `--force-recreate`.
+    pub force_recreate: bool,
+    /// `--no-recreate`.
+    pub no_recreate: bool,
+    /// `--no-deps`: not the dependencies of the named services.
+    pub no_deps: bool,
+    /// `--remove-orphans`.
+    pub remove_orphans: bool,
+    /// `--scale svc=N`.
+    pub scale: BTreeMap<String, u64>,
+    /// `--build`: build the images of `build:` services even when they exist.
+    pub build: bool,
+    /// `-t`: grace period when stopping containers being replaced.
+    pub timeout: Option<Duration>,
+    /// `--wait`: return once everything is running and healthy (or completed).
+    pub wait: bool,
+    /// `--wait-timeout`.
+    pub wait_timeout: Option<Duration>,
+    /// Container operations at once (default 8).
+    pub parallelism: Option<usize>,
+}
+
+/// Options of `down`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DownOptions {
+    /// `-v`: remove the stack's named and anonymous volumes.
+    pub volumes: bool,
+    /// `--remove-orphans`.
+    pub remove_orphans: bool,
+    /// The services of the current stack file (`None`: every container of the project
+    /// goes); containers of other services are orphans, kept unless `remove_orphans`.
+    pub services: Option<Vec<String>>,
+    /// `-t`.
+    pub timeout: Option<Duration>,
+}
+
+/// Where a service's future stands, for its dependents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NodeState {
+    Pending,
+    Done,
+    Failed,
+}
+
+/// What each service needs, computed before anything is touched.
+struct Prepared {
+    project: Project,
+    desired: Vec<DesiredService>,
+    hashes: BTreeMap<String, super::hash::ServiceHash>,
+    contents: BTreeMap<String, BTreeMap<String, Vec<u8>>>,
+    snapshots: BTreeMap<String, Vec<PathBuf>>,
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, StackError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(StackError::Task)
+}
+
+pub(super) async fn blocking_run(
+    c: &Containers,
+    opts: RunOptions,
+) -> Result<crate::containers::Created, StackError> {
+    let (c, h) = (c.clone(), tokio::runtime::Handle::current());
+    Ok(blocking(move || h.block_on(c.run(&opts))).await??)
+}
+
+pub(super) async fn blocking_stop(
+    c: &Containers,
+    id: &str,
+    grace: Duration,
+) -> Result<(), StackError> {
+    let (c, h, id) = (c.clone(), tokio::runtime::Handle::current(), id.to_owned());
+    blocking(move || h.block_on(c.stop(&id, grace))).await??;
+    Ok(())
+}
+
+pub(super) async fn blocking_start(c: &Containers, id: &str) -> Result<(), StackError> {
+    let (c, h, id) = (c.clone(), tokio::runtime::Handle::current(), id.to_owned());
+    blocking(move || h.block_on(c.start(&id))).await??;
+    Ok(())
+}
+
+pub(super) async fn blocking_remove(c: &Containers, id: &str) -> Result<(), StackError> {
+    // A container killed a moment ago can still get a file in its directory (its monitor's
+    // last words, the supervisor's record) while `remove` empties it: try again briefly.
+    let mut tries = 0;
+    loop {
+        let (c, h, key) = (c.clone(), tokio::runtime::Handle::current(), id.to_owned());
+        match blocking(move || h.block_on(c.remove(&key, true))).await? {
+            Ok(_) => return Ok(()),
+            Err(ContainersError::Io { source, .. })
+                if source.raw_os_error() == Some(nix::libc::ENOTEMPTY) && tries < 10 =>
+            {
+                tries += 1;
+                tokio::time::sleep(POLL).await;
+            }
+            Err(ContainersError::NotFound(_)) if tries > 0 => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// The depth of each service of `list` in the dependency graph its `depends_on` labels
+/// describe (0: depends on nothing).
+fn depths(list: &[StackContainer]) -> BTreeMap<String, usize> {
+    let deps: BTreeMap<String, Vec<String>> = list
+        .iter()
+        .map(|c| {
+            let d = c
+                .info
+                .doc
+                .labels
+                .get(labels::DEPENDS_ON)
+                .map(|s| {
+                    s.split(',')
+                        .filter_map(|e| e.split(':').next())
+                        .filter(|e| !e.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default();
+            (c.service.clone(), d)
+        })
+        .collect();
+    fn depth(s: &str, deps: &BTreeMap<String, Vec<String>>, seen: &mut Vec<String>) -> usize {
+        if seen.iter().any(|x| x == s) {
+            return 0;
+        }
+        seen.push(s.to_owned());
+        let d = deps
+            .get(s)
+            .and_then(|ds| ds.iter().map(|d| 1 + depth(d, deps, seen)).max())
+            .unwrap_or(0);
+        seen.pop();
+        d
+    }
+    deps.keys()
+        .map(|s| (s.clone(), depth(s, &deps, &mut Vec::new())))
+        .collect()
+}
+
+/// Sorts containers so that dependencies come first (`reverse`: dependents first), from
+/// their `depends_on` labels.
+pub(super) fn order_by_dependencies(list: &mut [StackContainer], reverse: bool) {
+    let d = depths(list);
+    list.sort_by_key(|c| {
+        let depth = d.get(&c.service).copied().unwrap_or(0);
+        (
+            if reverse { usize::MAX - depth } else { depth },
+            c.service.clone(),
+            c.number,
+        )
+    });
+}
+
+fn observed(list: &[StackContainer]) -> Vec<ObservedContainer> {
+    list.iter()
+        .map(|c| ObservedContainer {
+            id: c.info.doc.id.clone(),
+            name: c.info.doc.name.clone(),
+            service: c.service.clone(),
+            number: c.number,
+            hash: c
+                .info
+                .doc
+                .labels
+                .get(labels::CONFIG_HASH)
+                .cloned()
+                .unwrap_or_default(),
+            image_id: c.info.doc.image_id.clone(),
+            running: c.info.is_running(),
+            completed: !c.info.is_running()
+                && c.info.state.as_ref().and_then(|s| s.exit_code) == Some(0)
+                && matches!(
+                    c.info.doc.restart,
+                    RestartPolicy::No | RestartPolicy::OnFailure { .. }
+                ),
+        })
+        .collect()
+}
+
+/// The grace period for stopping `c`.
+fn grace(timeout: Option<Duration>, stop_timeout: Option<u64>) -> Duration {
+    timeout
+        .or(stop_timeout.map(Duration::from_secs))
+        .unwrap_or(Duration::from_secs(10))
+}
+
+impl Stacks {
+    /// Resolves images, secret contents and hashes of the selected services.
+    fn prepare(
+        &self,
+        mut project: Project,
+        opts: &UpOptions,
+        selected: &Option<BTreeSet<String>>,
+        progress: &ProgressSink,
+    ) -> Result<Prepared, StackError> {
+        for (svc, n) in &opts.scale {
+            let s = project
+                .services
+                .get_mut(svc)
+                .ok_or_else(|| StackError::NoSuchService(svc.clone()))?;
+            s.scale = Some(*n);
+            if let Some(d) = &mut s.deploy {
+                d.replicas = Some(*n);
+            }
+        }
+        let mut desired = Vec::new();
+        let mut hashes = BTreeMap::new();
+        let mut contents = BTreeMap::new();
+        let mut snapshots = BTreeMap::new();
+        for (name, svc) in &project.services {
+            let wanted = selected.as_ref().is_none_or(|s| s.contains(name));
+            let mut image_id = String::new();
+            if wanted {
+                let c = desired::contents_of(&project, svc, |p| std::fs::read(p)).map_err(
+                    |source| StackError::Source {
+                        service: name.clone(),
+                        source,
+                    },
+                )?;
+                let image = desired::image_name(&project.name, name, svc);
+                let reference = Reference::parse(&image).map_err(|source| {
+                    ContainersError::InvalidReference {
+                        reference: image.clone(),
+                        source,
+                    }
+                })?;
+                let existing = match self.images.resolve(&reference) {
+                    Ok(i) => Some(i),
+                    Err(berth_image::StoreError::NotFound(_)) => None,
+                    Err(e) => return Err(e.into()),
+                };
+                let found = match (existing, &svc.build) {
+                    (Some(i), Some(_)) if !opts.build => i,
+                    (Some(i), None) => i,
+                    (_, Some(b)) => {
+                        progress.send(Progress::image(&image, Status::Building));
+                        let req = super::build::request(b, reference, &project.working_dir);
+                        let built =
+                            super::build::build(&self.images, self.containers.runtime(), req)
+                                .map_err(|e| StackError::Failed {
+                                    failures: vec![ServiceFailure {
+                                        service: name.clone(),
+                                        reason: format!("build {image}: {}", chain(&e)),
+                                    }],
+                                })?;
+                        progress.send(Progress::image(&image, Status::Built));
+                        built
+                    }
+                    (None, None) => {
+                        return Err(StackError::Failed {
+                            failures: vec![ServiceFailure {
+                                service: name.clone(),
+                                reason: format!(
+                                    "image {image} not found locally: pull or import it first"
+                                ),
+                            }],
+                        });
+                    }
+                };
+                image_id = found.id.to_string();
+                snapshots.insert(name.clone(), found.snapshots());
+                hashes.insert(name.clone(), super::hash::service_hash(svc, &c));
+                contents.insert(name.clone(), c);
+            }
+            let h = hashes.get(name).cloned().unwrap_or_default();
+            desired.push(DesiredService {
+                name: name.clone(),
+                replicas: svc.replicas(),
+                hash: h.hash,
+                fields: h.fields,
+                image_id,
+                depends_on: svc
+                    .depends_on
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            });
+        }
+        Ok(Prepared {
+            project,
+            desired,
+            hashes,
+            contents,
+            snapshots,
+        })
+    }
+
+    /// `up`: converges the stack to `project`. Healthy services are left running when
+    /// others fail; the error names each failed service and why.
+    pub async fn up(
+        &self,
+        project: Project,
+        opts: &UpOptions,
+        progress: &ProgressSink,
+    ) -> Result<(), StackError> {
+        let selected = super::selected_services(&project, &opts.services, opts.no_deps)?;
+        // Reading secret files and building images block: off the async workers.
+        let prep = {
+            let (this, o, sel, p) = (
+                self.clone(),
+                opts.clone(),
+                selected.clone(),
+                progress.clone(),
+            );
+            blocking(move || this.prepare(project, &o, &sel, &p)).await??
+        };
+        let project = &prep.project;
+        let store = self.engine.store();
+        let list = self.ps(&project.name)?;
+        let previous = store.get::<StackDoc>(&project.name)?;
+        let prev_fields: BTreeMap<String, BTreeMap<String, String>> = previous
+            .as_ref()
+            .map(|d| {
+                d.services
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.fields.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let plan = plan::plan(
+            &prep.desired,
+            &observed(&list),
+            &prev_fields,
+            &PlanOptions {
+                force_recreate: opts.force_recreate,
+                no_recreate: opts.no_recreate,
+                selected: selected.clone(),
+            },
+        )?;
+        tracing::debug!("plan for {}:\n{plan}", project.name);
+
+        // Orphans: reported, or removed with --remove-orphans.
+        if !plan.orphans.is_empty() {
+            if opts.remove_orphans {
+                for o in &plan.orphans {
+                    progress.send(Progress::container(&o.service, &o.name, Status::Removing));
+                    blocking_stop(&self.containers, &o.id, grace(opts.timeout, None)).await?;
+                    blocking_remove(&self.containers, &o.id).await?;
+                    let _ = std::fs::remove_dir_all(self.files_dir(&project.name).join(&o.name));
+                    progress.send(Progress::container(&o.service, &o.name, Status::Removed));
+                }
+            } else {
+                let names: Vec<&str> = plan.orphans.iter().map(|o| o.name.as_str()).collect();
+                progress.send(Progress::stack(&project.name, Status::Warning).detail(format!(
+                    "Found orphan containers ({}) for this project ({}). If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.",
+                    names.join(", "),
+                    project.name
+                )));
+            }
+        }
+
+        // Record the stack before touching anything, so `ls` and `down` know it.
+        let now = berth_runtime::clock::now_rfc3339();
+        let mut doc = previous.unwrap_or_else(|| StackDoc {
+            name: project.name.clone(),
+            working_dir: project.working_dir.clone(),
+            config_files: opts.config_files.clone(),
+            services: BTreeMap::new(),
+            created: now.clone(),
+            updated: now.clone(),
+        });
+        doc.working_dir = project.working_dir.clone();
+        doc.config_files = opts.config_files.clone();
+        doc.updated = now;
+        if plan.is_noop() {
+            // Nothing to do: keep the document as it is (no write, no container touched).
+            for (service, actions) in &plan.actions {
+                for a in actions {
+                    if let Action::Keep(c) = a {
+                        progress.send(Progress::container(service, &c.name, Status::Running));
+                    }
+                }
+            }
+            if previous_is_missing(&doc, &prep) {
+                self.record(&mut doc, &prep, plan.actions.keys())?;
+            }
+            return self.maybe_wait(project, opts, &plan, progress).await;
+        }
+        store.put(&doc.name, &doc)?;
+
+        if plan.actions.values().flatten().any(|a| {
+            matches!(
+                a,
+                Action::Create { .. } | Action::Recreate { .. } | Action::Start(_)
+            )
+        }) {
+            let net = self.containers.net().await?;
+            resources::ensure_networks(&net, project, progress).await?;
+        }
+        // Named volumes of the services being converged, then anonymous ones per container.
+        let mut volumes: BTreeMap<String, VolumeSource> = BTreeMap::new();
+        let mut fresh: BTreeSet<String> = BTreeSet::new();
+        let root = &self.engine.config().root;
+        for (service, actions) in &plan.actions {
+            let svc = &project.services[service];
+            for v in svc
+                .volumes
+                .iter()
+                .filter(|v| v.kind == berth_compose::model::VolumeType::Volume)
+            {
+                let mut keys = Vec::new();
+                match &v.source {
+                    Some(k) => keys.push(k.clone()),
+                    None => {
+                        for a in actions {
+                            if let Action::Create { number, .. } | Action::Recreate { number, .. } =
+                                a
+                            {
+                                let name =
+                                    desired::container_name(&project.name, service, svc, *number);
+                                keys.push(desired::anonymous_volume_key(&name, &v.target));
+                            }
+                        }
+                    }
+                }
+                for key in keys {
+                    if volumes.contains_key(&key) {
+                        continue;
+                    }
+                    let (source, is_new) =
+                        resources::ensure_volume(store, root, project, &key, progress)?;
+                    if let (true, VolumeSource::Dir { name, .. }) = (is_new, &source) {
+                        fresh.insert(name.clone());
+                    }
+                    volumes.insert(key, source);
+                }
+            }
+        }
+        let files_dir = self.files_dir(&project.name);
+        let empty = BTreeMap::new();
+        let run = Run {
+            stacks: self,
+            project,
+            prep: &prep,
+            opts,
+            volumes: &volumes,
+            fresh: Mutex::new(fresh),
+            files_dir: &files_dir,
+            progress,
+            permits: Semaphore::new(opts.parallelism.unwrap_or(8).max(1)),
+            empty: &empty,
+            announced: Mutex::new(BTreeSet::new()),
+        };
+        let failures = run.walk(&plan).await;
+        let ok: Vec<&String> = plan
+            .actions
+            .keys()
+            .filter(|s| !failures.iter().any(|f| &&f.service == s))
+            .collect();
+        self.record(&mut doc, &prep, ok.into_iter())?;
+        if !failures.is_empty() {
+            return Err(StackError::Failed { failures });
+        }
+        self.maybe_wait(project, opts, &plan, progress).await
+    }
+
+    fn record<'a>(
+        &self,
+        doc: &mut StackDoc,
+        prep: &Prepared,
+        services: impl Iterator<Item = &'a String>,
+    ) -> Result<(), StackError> {
+        for s in services {
+            if let Some(h) = prep.hashes.get(s) {
+                doc.services.insert(
+                    s.clone(),
+                    ServiceRecord {
+                        hash: h.hash.clone(),
+                        fields: h.fields.clone(),
+                    },
+                );
+            }
+        }
+        self.engine.store().put(&doc.name, doc)?;
+        Ok(())
+    }
+
+    async fn maybe_wait(
+        &self,
+        project: &Project,
+        opts: &UpOptions,
+        plan: &plan::Plan,
+        progress: &ProgressSink,
+    ) -> Result<(), StackError> {
+        if !opts.wait {
+            return Ok(());
+        }
+        let timeout = opts.wait_timeout.unwrap_or(Duration::from_secs(3600));
+        let start = Instant::now();
+        let services: BTreeSet<&String> = plan.actions.keys().collect();
+        let mut reported: BTreeSet<String> = BTreeSet::new();
+        loop {
+            let mut waiting = Vec::new();
+            for c in self.ps(&project.name)? {
+                if !services.contains(&c.service) {
+                    continue;
+                }
+                let name = c.info.doc.name.clone();
+                match readiness(&c) {
+                    Ready::Yes(status) => {
+                        if reported.insert(name.clone()) {
+                            progress.send(Progress::container(&c.service, &name, status));
+                        }
+                    }
+                    Ready::No => waiting.push(name),
+                    Ready::Never(reason) => {
+                        return Err(StackError::Failed {
+                            failures: vec![ServiceFailure {
+                                service: c.service.clone(),
+                                reason: format!("container {name} {reason}"),
+                            }],
+                        });
+                    }
+                }
+            }
+            if waiting.is_empty() {
+                return Ok(());
+            }
+            if start.elapsed() > timeout {
+                return Err(StackError::WaitTimeout {
+                    timeout,
+                    waiting: waiting.join(", "),
+                });
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// `down`: removes the stack's containers (dependents first), its networks, its
+    /// volumes with `-v`, and its document.
+    pub async fn down(
+        &self,
+        project: &str,
+        opts: &DownOptions,
+        progress: &ProgressSink,
+    ) -> Result<(), StackError> {
+        let mut list = self.ps(project)?;
+        let mut kept = Vec::new();
+        if let Some(services) = &opts.services {
+            let (mine, orphans): (Vec<_>, Vec<_>) = list
+                .into_iter()
+                .partition(|c| services.contains(&c.service));
+            list = mine;
+            if opts.remove_orphans {
+                list.extend(orphans);
+            } else {
+                kept = orphans;
+            }
+        }
+        if !kept.is_empty() {
+            let names: Vec<&str> = kept.iter().map(|c| c.info.doc.name.as_str()).collect();
+            progress.send(Progress::stack(project, Status::Warning).detail(format!(
+                "Found orphan containers ({}) for this project ({project}). If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.",
+                names.join(", ")
+            )));
+        }
+        // A graph walk in reverse: a service is stopped once every service depending on it
+        // is stopped; its containers are then removed without holding up the others.
+        let services: BTreeSet<String> = list.iter().map(|c| c.service.clone()).collect();
+        let mut stopped_tx = BTreeMap::new();
+        let mut stopped_rx = BTreeMap::new();
+        for s in &services {
+            let (tx, rx) = watch::channel(false);
+            stopped_tx.insert(s.clone(), tx);
+            stopped_rx.insert(s.clone(), rx);
+        }
+        let dependents = |service: &str| -> Vec<String> {
+            services
+                .iter()
+                .filter(|other| {
+                    list.iter()
+                        .filter(|c| &c.service == *other)
+                        .any(|c| depends_on(c, service))
+                })
+                .cloned()
+                .collect()
+        };
+        let permits = Semaphore::new(8);
+        let results = futures::future::join_all(services.iter().map(|service| {
+            let mine: Vec<&StackContainer> =
+                list.iter().filter(|c| &c.service == service).collect();
+            let waits: Vec<watch::Receiver<bool>> = dependents(service)
+                .iter()
+                .filter(|d| *d != service)
+                .map(|d| stopped_rx[d].clone())
+                .collect();
+            let tx = &stopped_tx[service];
+            let permits = &permits;
+            async move {
+                for mut rx in waits {
+                    let _ = rx.wait_for(|s| *s).await;
+                }
+                let stops = futures::future::join_all(mine.iter().map(|c| async move {
+                    if !c.info.is_running() {
+                        return Ok(());
+                    }
+                    let _permit = permits.acquire().await;
+                    let name = &c.info.doc.name;
+                    progress.send(Progress::container(&c.service, name, Status::Stopping));
+                    let grace = grace(opts.timeout, c.info.doc.stop_timeout);
+                    blocking_stop(&self.containers, &c.info.doc.id, grace).await?;
+                    progress.send(Progress::container(&c.service, name, Status::Stopped));
+                    Ok::<(), StackError>(())
+                }))
+                .await;
+                let _ = tx.send(true);
+                for r in stops {
+                    r?;
+                }
+                let removes = futures::future::join_all(mine.iter().map(|c| async move {
+                    let _permit = permits.acquire().await;
+                    let name = &c.info.doc.name;
+                    progress.send(Progress::container(&c.service, name, Status::Removing));
+                    blocking_remove(&self.containers, &c.info.doc.id).await?;
+                    let _ = std::fs::remove_dir_all(self.files_dir(project).join(name));
+                    progress.send(Progress::container(&c.service, name, Status::Removed));
+                    Ok::<(), StackError>(())
+                }))
+                .await;
+                removes.into_iter().collect::<Result<Vec<()>, StackError>>()
+            }
+        }))
+        .await;
+        for r in results {
+            r?;
+        }
+        let net = self.containers.net().await?;
+        resources::remove_networks(&net, project, progress).await?;
+        if opts.volumes {
+            resources::remove_volumes(self.engine.store(), project, progress)?;
+        }
+        if kept.is_empty() {
+            self.engine.store().delete::<StackDoc>(project)?;
+            let dir = self.engine.config().root.join("stacks").join(project);
+            match std::fs::remove_dir_all(&dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => {
+                    return Err(StackError::Io {
+                        op: "remove",
+                        path: dir,
+                        source,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether `c`'s service depends on `service` (from its `depends_on` label).
+fn depends_on(c: &StackContainer, service: &str) -> bool {
+    c.info
+        .doc
+        .labels
+        .get(labels::DEPENDS_ON)
+        .is_some_and(|d| d.split(',').any(|e| e.split(':').next() == Some(service)))
+}
+
+fn previous_is_missing(doc: &StackDoc, prep: &Prepared) -> bool {
+    prep.hashes.keys().any(|s| !doc.services.contains_key(s))
+}
+
+enum Ready {
+    Yes(Status),
+    No,
+    Never(String),
+}
+
+/// Whether a container counts as up for `--wait`: running (and healthy when it has a
+/// health check), or a one-shot (`restart: no`) that exited 0.
+fn readiness(c: &StackContainer) -> Ready {
+    use crate::containers::HealthStatus;
+    let info = &c.info;
+    if info.is_running() {
+        if info.doc.healthcheck.is_none() {
+            return Ready::Yes(Status::Running);
+        }
+        return match info.health.as_ref().map(|h| h.status) {
+            Some(HealthStatus::Healthy) => Ready::Yes(Status::Healthy),
+            Some(HealthStatus::Unhealthy) => Ready::Never("is unhealthy".to_owned()),
+            _ => Ready::No,
+        };
+    }
+    let code = info.state.as_ref().and_then(|s| s.exit_code);
+    match (code, info.doc.restart) {
+        (Some(0), RestartPolicy::No | RestartPolicy::OnFailure { .. }) => {
+            Ready::Yes(Status::Exited)
+        }
+        (Some(code), RestartPolicy::No) => Ready::Never(format!("exited with code {code}")),
+        _ => Ready::No,
+    }
+}
+
+/// One walk of the graph.
+struct Run<'a> {
+    stacks: &'a Stacks,
+    project: &'a Project,
+    prep: &'a Prepared,
+    opts: &'a UpOptions,
+    volumes: &'a BTreeMap<String, VolumeSource>,
+    fresh: Mutex<BTreeSet<String>>,
+    files_dir: &'a std::path::Path,
+    progress: &'a ProgressSink,
+    permits: Semaphore,
+    empty: &'a BTreeMap<String, Vec<u8>>,
+    /// Dependency states already reported (several dependents wait for one dependency).
+    announced: Mutex<BTreeSet<(String, Status)>>,
+}
+
+impl Run<'_> {
+    async fn walk(&self, plan: &plan::Plan) -> Vec<ServiceFailure> {
+        let mut senders = BTreeMap::new();
+        let mut receivers = BTreeMap::new();
+        for name in plan.nodes.keys() {
+            let (tx, rx) = watch::channel(NodeState::Pending);
+            senders.insert(name.clone(), tx);
+            receivers.insert(name.clone(), rx);
+        }
+        let futures = plan.nodes.iter().map(|(name, &node)| {
+            let tx = &senders[name];
+            let receivers = &receivers;
+            async move {
+                let Some(actions) = plan.actions.get(name) else {
+                    let _ = tx.send(NodeState::Done);
+                    return None;
+                };
+                let mut deps = Vec::new();
+                for e in plan.graph.edges_directed(node, Direction::Incoming) {
+                    use petgraph::visit::EdgeRef;
+                    deps.push((plan.graph[e.source()].clone(), e.weight().clone()));
+                }
+                let result = self.service(name, actions, &deps, plan, receivers).await;
+                let _ = tx.send(if result.is_ok() {
+                    NodeState::Done
+                } else {
+                    NodeState::Failed
+                });
+                result.err().map(|reason| ServiceFailure {
+                    service: name.clone(),
+                    reason,
+                })
+            }
+        });
+        futures::future::join_all(futures)
+            .await
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+
+    async fn service(
+        &self,
+        name: &str,
+        actions: &[Action],
+        deps: &[(String, berth_compose::model::DependsOn)],
+        plan: &plan::Plan,
+        receivers: &BTreeMap<String, watch::Receiver<NodeState>>,
+    ) -> Result<(), String> {
+        for (dep, how) in deps {
+            if !plan.actions.contains_key(dep) {
+                continue; // not converged now (--no-deps or not selected)
+            }
+            let mut rx = receivers[dep].clone();
+            let state = *rx
+                .wait_for(|s| *s != NodeState::Pending)
+                .await
+                .map_err(|e| e.to_string())?;
+            if state == NodeState::Failed {
+                if how.required {
+                    return Err(format!("dependency {dep} failed to start"));
+                }
+                continue;
+            }
+            if let Err(reason) = self.condition(dep, &how.condition).await {
+                if how.required {
+                    return Err(reason);
+                }
+                self.progress.send(
+                    Progress::stack(&self.project.name, Status::Warning)
+                        .detail(format!("optional dependency of {name}: {reason}")),
+                );
+            }
+        }
+        for action in actions {
+            self.act(name, action).await.map_err(|e| chain(&e))?;
+        }
+        Ok(())
+    }
+
+    /// Waits until `dep`'s containers meet `condition`.
+    async fn condition(&self, dep: &str, condition: &str) -> Result<(), String> {
+        let svc = &self.project.services[dep];
+        let names: Vec<String> = (1..=svc.replicas())
+            .map(|n| desired::container_name(&self.project.name, dep, svc, n))
+            .collect();
+        let containers = &self.stacks.containers;
+        let mut announced = false;
+        loop {
+            let mut pending = false;
+            for n in &names {
+                let info = containers.find(n).map_err(|e| e.to_string())?;
+                let running = info.is_running();
+                let code = info.state.as_ref().and_then(|s| s.exit_code);
+                match condition {
+                    "service_healthy" => {
+                        use crate::containers::HealthStatus;
+                        if info.doc.healthcheck.is_none() {
+                            return Err(format!(
+                                "dependency {dep} has no healthcheck configured (container {n})"
+                            ));
+                        }
+                        match info.health.as_ref().map(|h| h.status) {
+                            Some(HealthStatus::Healthy) => {}
+                            Some(HealthStatus::Unhealthy) => {
+                                return Err(format!(
+                                    "dependency {dep} failed to start: container {n} is unhealthy"
+                                ));
+                            }
+                            _ if !running => {
+                                return Err(format!(
+                                    "dependency {dep} exited (code {}) before it was healthy",
+                                    code.unwrap_or(-1)
+                                ));
+                            }
+                            _ => pending = true,
+                        }
+                    }
+                    "service_completed_successfully" => {
+                        if running {
+                            pending = true;
+                        } else if code != Some(0) {
+                            return Err(format!(
+                                "service {dep:?} didn't complete successfully: exit {}",
+                                code.unwrap_or(-1)
+                            ));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            if !pending {
+                if announced {
+                    let status = if condition == "service_healthy" {
+                        Status::Healthy
+                    } else {
+                        Status::Exited
+                    };
+                    for n in &names {
+                        self.announce(dep, n, status);
+                    }
+                }
+                return Ok(());
+            }
+            if !announced {
+                announced = true;
+                for n in &names {
+                    self.announce(dep, n, Status::Waiting);
+                }
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Reports a dependency's state once, however many dependents wait for it.
+    fn announce(&self, service: &str, name: &str, status: Status) {
+        let first = self
+            .announced
+            .lock()
+            .map(|mut a| a.insert((name.to_owned(), status)))
+            .unwrap_or(true);
+        if first {
+            self.progress
+                .send(Progress::container(service, name, status));
+        }
+    }
+
+    async fn act(&self, service: &str, action: &Action) -> Result<(), StackError> {
+        let _permit = self.permits.acquire().await;
+        let c = &self.stacks.containers;
+        let p = self.progress;
+        match action {
+            Action::Keep(o) => {
+                p.send(Progress::container(service, &o.name, Status::Running));
+            }
+            Action::Start(o) => {
+                p.send(Progress::container(service, &o.name, Status::Starting));
+                blocking_start(c, &o.id).await?;
+                p.send(Progress::container(service, &o.name, Status::Started));
+            }
+            Action::Restart { container, cause } => {
+                p.send(
+                    Progress::container(service, &container.name, Status::Restarting)
+                        .detail(cause.to_string()),
+                );
+                let stop_timeout = c.find(&container.id).ok().and_then(|i| i.doc.stop_timeout);
+                blocking_stop(c, &container.id, grace(self.opts.timeout, stop_timeout)).await?;
+                blocking_start(c, &container.id).await?;
+                p.send(Progress::container(
+                    service,
+                    &container.name,
+                    Status::Started,
+                ));
+            }
+            Action::Remove { container, cause } => {
+                p.send(
+                    Progress::container(service, &container.name, Status::Removing)
+                        .detail(cause.to_string()),
+                );
+                let stop_timeout = c.find(&container.id).ok().and_then(|i| i.doc.stop_timeout);
+                blocking_stop(c, &container.id, grace(self.opts.timeout, stop_timeout)).await?;
+                blocking_remove(c, &container.id).await?;
+                let _ = std::fs::remove_dir_all(self.files_dir.join(&container.name));
+                p.send(Progress::container(
+                    service,
+                    &container.name,
+                    Status::Removed,
+                ));
+            }
+            Action::Create { number, cause } => {
+                self.create(service, *number, cause, None).await?;
+            }
+            Action::Recreate { number, old, cause } => {
+                self.create(service, *number, cause, Some(old)).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn create(
+        &self,
+        service: &str,
+        number: u64,
+        cause: &Cause,
+        old: Option<&ObservedContainer>,
+    ) -> Result<(), StackError> {
+        let svc = &self.project.services[service];
+        let hash = self
+            .prep
+            .hashes
+            .get(service)
+            .map(|h| h.hash.clone())
+            .unwrap_or_default();
+        let image_id = self
+            .prep
+            .desired
+            .iter()
+            .find(|d| d.name == service)
+            .map(|d| d.image_id.clone())
+            .unwrap_or_default();
+        let ctx = Context {
+            project: self.project,
+            config_files: &self.opts.config_files,
+            volumes: self.volumes,
+            files_dir: self.files_dir,
+            contents: self.prep.contents.get(service).unwrap_or(self.empty),
+        };
+        let plan = desired::container_plan(&ctx, service, svc, number, &image_id, &hash).map_err(
+            |source| StackError::Desired {
+                service: service.to_owned(),
+                source,
+            },
+        )?;
+        let name = plan
+            .options
+            .name
+            .clone()
+            .expect("container_plan always names the container");
+        let c = &self.stacks.containers;
+        if let Some(old) = old {
+            self.progress.send(
+                Progress::container(service, &old.name, Status::Recreating)
+                    .detail(cause.to_string()),
+            );
+            let stop_timeout = c.find(&old.id).ok().and_then(|i| i.doc.stop_timeout);
+            blocking_stop(c, &old.id, grace(self.opts.timeout, stop_timeout)).await?;
+            blocking_remove(c, &old.id).await?;
+            let _ = std::fs::remove_dir_all(self.files_dir.join(&old.name));
+        } else {
+            self.progress
+                .send(Progress::container(service, &name, Status::Creating));
+        }
+        let result = self.prepare_mounts(service, &plan);
+        let result = match result {
+            Ok(()) => blocking_run(c, plan.options).await.map(drop),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
+            // Nothing of a failed container remains: `run` undid itself; its files go too.
+            let _ = std::fs::remove_dir_all(self.files_dir.join(&name));
+            self.progress
+                .send(Progress::container(service, &name, Status::Error).detail(chain(&e)));
+            return Err(e);
+        }
+        self.progress
+            .send(Progress::container(service, &name, Status::Started));
+        Ok(())
+    }
+
+    /// Creates bind sources, writes secret and config files, fills new volumes.
+    fn prepare_mounts(
+        &self,
+        service: &str,
+        plan: &desired::ContainerPlan,
+    ) -> Result<(), StackError> {
+        for dir in &plan.bind_dirs {
+            if !dir.exists() {
+                std::fs::create_dir_all(dir).map_err(|source| StackError::Io {
+                    op: "create bind source",
+                    path: dir.clone(),
+                    source,
+                })?;
+            }
+        }
+        for f in &plan.files {
+            resources::write_file(f)?;
+        }
+        for m in &plan.options.mounts {
+            if let crate::containers::MountKind::Volume { name, source } = &m.kind {
+                let take = self
+                    .fresh
+                    .lock()
+                    .map(|mut f| f.remove(name))
+                    .unwrap_or(false);
+                if take && let Some(layers) = self.prep.snapshots.get(service) {
+                    resources::copy_image_content(layers, &m.target, source)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An error and its causes on one line.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !s.contains(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
+        cause = c.source();
+    }
+    s
+}

@@ -1,0 +1,719 @@
+//! Stacks (Compose projects): `up`, `down`, `ps`, `ls` and the per-stack lifecycle
+//! commands, over the single-container service [`Containers`] of the same engine.
+//!
+//! `up` takes the canonical [`Project`] the CLI loaded. Per service: a config hash
+//! ([`hash`]), the run options of each replica ([`desired`]); observed: the containers
+//! labelled with the project; a pure [`plan`] of actions per service; then [`execute`]
+//! walks the service graph (a container starts the moment its own dependencies are
+//! satisfied; bounded parallelism) after the networks and volumes ([`resources`]) exist.
+//! The stack document ([`StackDoc`], store kind `Stack`) keeps the project's directory,
+//! files and the per-field hashes of each service, so the next `up` names what changed.
+//!
+//! Progress is reported as [`Progress`] values on a channel (the daemon streams them as
+//! NDJSON).
+
+mod build;
+pub mod desired;
+mod execute;
+pub mod hash;
+pub mod plan;
+pub mod resources;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use berth_compose::Project;
+use berth_net::NetError;
+use serde::{Deserialize, Serialize};
+use sha2::Digest;
+
+use crate::Engine;
+use crate::containers::{ContainerInfo, Containers, ContainersError};
+use crate::store::{Document, Kind, StoreError};
+pub use desired::labels;
+pub use execute::{DownOptions, UpOptions};
+pub use resources::VolumeDoc;
+
+/// Short stable hash (8 hex digits) for generated names.
+pub(crate) fn hash_short(bytes: &[u8]) -> String {
+    hex::encode(&sha2::Sha256::digest(bytes)[..4])
+}
+
+/// A deployed stack (`<root>/state/stacks/<name>.json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StackDoc {
+    /// Project name.
+    pub name: String,
+    /// Project directory.
+    pub working_dir: PathBuf,
+    /// Stack files it was loaded from.
+    #[serde(default)]
+    pub config_files: Vec<String>,
+    /// What was last applied, per service.
+    #[serde(default)]
+    pub services: BTreeMap<String, ServiceRecord>,
+    /// When the stack was first brought up, RFC 3339.
+    pub created: String,
+    /// When `up` last ran.
+    pub updated: String,
+}
+
+impl Document for StackDoc {
+    const KIND: Kind = Kind::Stack;
+}
+
+/// The configuration of a service that `up` last applied.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ServiceRecord {
+    /// Config hash.
+    pub hash: String,
+    /// Per-field hashes (to name what changed next time).
+    pub fields: BTreeMap<String, String>,
+}
+
+/// What kind of object a [`Progress`] line is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ObjectKind {
+    /// A container.
+    Container,
+    /// A network.
+    Network,
+    /// A volume.
+    Volume,
+    /// An image (built for a service).
+    Image,
+    /// The stack as a whole.
+    Stack,
+}
+
+/// Where a [`Progress`] object stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Being built.
+    Building,
+    /// Built.
+    Built,
+    /// Being created.
+    Creating,
+    /// Created.
+    Created,
+    /// Being recreated (the detail says why).
+    Recreating,
+    /// Being started.
+    Starting,
+    /// Started.
+    Started,
+    /// Already running and up to date.
+    Running,
+    /// Waiting for a dependency.
+    Waiting,
+    /// Its health check passed.
+    Healthy,
+    /// It exited (a one-shot that completed).
+    Exited,
+    /// Being restarted (the detail says why).
+    Restarting,
+    /// Frozen (`pause`).
+    Paused,
+    /// Thawed (`unpause`).
+    Unpaused,
+    /// Being stopped.
+    Stopping,
+    /// Stopped.
+    Stopped,
+    /// Being removed.
+    Removing,
+    /// Removed.
+    Removed,
+    /// Something the user should know (orphans, a network kept).
+    Warning,
+    /// It failed (the detail says why).
+    Error,
+}
+
+impl Status {
+    /// `Creating`, `Started`, … as Compose prints them.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Status::Building => "Building",
+            Status::Built => "Built",
+            Status::Creating => "Creating",
+            Status::Created => "Created",
+            Status::Recreating => "Recreating",
+            Status::Starting => "Starting",
+            Status::Started => "Started",
+            Status::Running => "Running",
+            Status::Waiting => "Waiting",
+            Status::Healthy => "Healthy",
+            Status::Exited => "Exited",
+            Status::Restarting => "Restarting",
+            Status::Paused => "Paused",
+            Status::Unpaused => "Unpaused",
+            Status::Stopping => "Stopping",
+            Status::Stopped => "Stopped",
+            Status::Removing => "Removing",
+            Status::Removed => "Removed",
+            Status::Warning => "Warning",
+            Status::Error => "Error",
+        }
+    }
+}
+
+/// One progress report of `up`, `down` and the lifecycle commands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    /// What it is about.
+    pub kind: ObjectKind,
+    /// The object's name.
+    pub name: String,
+    /// The service, for containers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// Where it stands.
+    pub status: Status,
+    /// Why (recreate causes, errors, warnings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl Progress {
+    /// About container `name` of `service`.
+    pub fn container(service: &str, name: &str, status: Status) -> Progress {
+        Progress {
+            kind: ObjectKind::Container,
+            name: name.to_owned(),
+            service: Some(service.to_owned()),
+            status,
+            detail: None,
+        }
+    }
+
+    /// About network `name`.
+    pub fn network(name: &str, status: Status) -> Progress {
+        Progress {
+            kind: ObjectKind::Network,
+            name: name.to_owned(),
+            service: None,
+            status,
+            detail: None,
+        }
+    }
+
+    /// About volume `name`.
+    pub fn volume(name: &str, status: Status) -> Progress {
+        Progress {
+            kind: ObjectKind::Volume,
+            name: name.to_owned(),
+            service: None,
+            status,
+            detail: None,
+        }
+    }
+
+    /// About image `name`.
+    pub fn image(name: &str, status: Status) -> Progress {
+        Progress {
+            kind: ObjectKind::Image,
+            name: name.to_owned(),
+            service: None,
+            status,
+            detail: None,
+        }
+    }
+
+    /// About the stack `name`.
+    pub fn stack(name: &str, status: Status) -> Progress {
+        Progress {
+            kind: ObjectKind::Stack,
+            name: name.to_owned(),
+            service: None,
+            status,
+            detail: None,
+        }
+    }
+
+    /// With a detail.
+    pub fn detail(mut self, detail: impl Into<String>) -> Progress {
+        self.detail = Some(detail.into());
+        self
+    }
+}
+
+/// Where progress goes; a closed receiver is fine (the client went away).
+#[derive(Debug, Clone)]
+pub struct ProgressSink(Option<tokio::sync::mpsc::UnboundedSender<Progress>>);
+
+impl ProgressSink {
+    /// Progress sent to `tx`.
+    pub fn new(tx: tokio::sync::mpsc::UnboundedSender<Progress>) -> ProgressSink {
+        ProgressSink(Some(tx))
+    }
+
+    /// Progress dropped.
+    pub fn none() -> ProgressSink {
+        ProgressSink(None)
+    }
+
+    /// Reports `p`.
+    pub fn send(&self, p: Progress) {
+        if let Some(tx) = &self.0 {
+            let _ = tx.send(p);
+        }
+    }
+}
+
+/// Why a service failed during `up`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceFailure {
+    /// The service.
+    pub service: String,
+    /// What went wrong (an error chain, as the user reads it).
+    pub reason: String,
+}
+
+/// Errors of the stack commands.
+#[derive(Debug, thiserror::Error)]
+pub enum StackError {
+    /// A container operation failed.
+    #[error(transparent)]
+    Containers(Box<ContainersError>),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The network layer failed.
+    #[error(transparent)]
+    Net(Box<NetError>),
+    /// The image store failed.
+    #[error(transparent)]
+    Image(Box<berth_image::StoreError>),
+    /// A service cannot be mapped to containers.
+    #[error("service {service}: {source}")]
+    Desired {
+        /// The service.
+        service: String,
+        /// Why.
+        #[source]
+        source: desired::DesiredError,
+    },
+    /// A secret or config source cannot be read.
+    #[error("service {service}: {source}")]
+    Source {
+        /// The service.
+        service: String,
+        /// Why.
+        #[source]
+        source: desired::SourceError,
+    },
+    /// The dependency graph is wrong.
+    #[error(transparent)]
+    Plan(#[from] plan::PlanError),
+    /// A file or directory could not be used.
+    #[error("{op} {path}: {source}")]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// The path.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An external network does not exist.
+    #[error("network {0} declared as external, but could not be found")]
+    ExternalNetwork(String),
+    /// An external volume does not exist.
+    #[error("external volume \"{0}\" not found")]
+    ExternalVolume(String),
+    /// A `driver_opts` device directory does not exist.
+    #[error("volume {volume}: device {device} is not a directory")]
+    VolumeDevice {
+        /// The volume.
+        volume: String,
+        /// Its device.
+        device: PathBuf,
+    },
+    /// An ipam subnet or gateway that does not parse.
+    #[error("network {network}: invalid address {value:?}")]
+    InvalidSubnet {
+        /// The network.
+        network: String,
+        /// The value.
+        value: String,
+    },
+    /// No stack has this name.
+    #[error("no such project: {0}")]
+    NoSuchStack(String),
+    /// A service name given on the command line is not in the stack.
+    #[error("no such service: {0}")]
+    NoSuchService(String),
+    /// Services failed; the others were left running.
+    #[error("{}", failures.iter().map(|f| format!("service {:?}: {}", f.service, f.reason)).collect::<Vec<_>>().join("; "))]
+    Failed {
+        /// What failed, per service.
+        failures: Vec<ServiceFailure>,
+    },
+    /// `--wait` gave up.
+    #[error("timed out after {timeout:?} waiting for {waiting}")]
+    WaitTimeout {
+        /// The limit.
+        timeout: Duration,
+        /// The containers still not ready.
+        waiting: String,
+    },
+    /// A background task of the executor died.
+    #[error("internal task failed: {0}")]
+    Task(#[source] tokio::task::JoinError),
+}
+
+impl From<ContainersError> for StackError {
+    fn from(e: ContainersError) -> StackError {
+        StackError::Containers(Box::new(e))
+    }
+}
+
+impl From<NetError> for StackError {
+    fn from(e: NetError) -> StackError {
+        StackError::Net(Box::new(e))
+    }
+}
+
+impl From<berth_image::StoreError> for StackError {
+    fn from(e: berth_image::StoreError) -> StackError {
+        StackError::Image(Box::new(e))
+    }
+}
+
+/// A container of a stack.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StackContainer {
+    /// Its service.
+    pub service: String,
+    /// Its replica number.
+    pub number: u64,
+    /// The container.
+    #[serde(flatten)]
+    pub info: ContainerInfo,
+}
+
+/// A stack as `ls` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StackSummary {
+    /// Name.
+    pub name: String,
+    /// Project directory.
+    pub working_dir: PathBuf,
+    /// Stack files.
+    pub config_files: Vec<String>,
+    /// `running(2), exited(1)`, as Compose prints it.
+    pub status: String,
+}
+
+/// The stack service of one engine.
+#[derive(Debug, Clone)]
+pub struct Stacks {
+    engine: Engine,
+    containers: Containers,
+    images: berth_image::Store,
+}
+
+impl Stacks {
+    /// The stack service over `containers` (the daemon's one container service, whose
+    /// network layer it shares).
+    pub fn new(containers: &Containers) -> Result<Stacks, StackError> {
+        let engine = containers.engine().clone();
+        let images = berth_image::Store::open(&engine.config().root.join("image"))?;
+        Ok(Stacks {
+            engine,
+            containers: containers.clone(),
+            images,
+        })
+    }
+
+    /// The container service underneath.
+    pub fn containers(&self) -> &Containers {
+        &self.containers
+    }
+
+    /// Where the secret and config files of a project's containers are written.
+    fn files_dir(&self, project: &str) -> PathBuf {
+        self.engine
+            .config()
+            .root
+            .join("stacks")
+            .join(project)
+            .join("files")
+    }
+
+    /// The containers of `project` (all of them, running or not), by service and number.
+    pub fn ps(&self, project: &str) -> Result<Vec<StackContainer>, StackError> {
+        let mut out: Vec<StackContainer> = self
+            .containers
+            .list()?
+            .into_iter()
+            .filter(|c| c.doc.labels.get(labels::PROJECT).map(String::as_str) == Some(project))
+            .map(|info| StackContainer {
+                service: info
+                    .doc
+                    .labels
+                    .get(labels::SERVICE)
+                    .cloned()
+                    .unwrap_or_default(),
+                number: info
+                    .doc
+                    .labels
+                    .get(labels::NUMBER)
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0),
+                info,
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.service, a.number).cmp(&(&b.service, b.number)));
+        Ok(out)
+    }
+
+    /// The stack document of `project`, if it was brought up.
+    pub fn get(&self, project: &str) -> Result<Option<StackDoc>, StackError> {
+        Ok(self.engine.store().get::<StackDoc>(project)?)
+    }
+
+    /// Every stack with its container states.
+    pub fn list(&self) -> Result<Vec<StackSummary>, StackError> {
+        let containers = self.containers.list()?;
+        let mut out = Vec::new();
+        for (_, doc) in self.engine.store().list::<StackDoc>()? {
+            let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
+            for c in containers
+                .iter()
+                .filter(|c| c.doc.labels.get(labels::PROJECT) == Some(&doc.name))
+            {
+                *counts.entry(state_word(c)).or_default() += 1;
+            }
+            let status = if counts.is_empty() {
+                "exited(0)".to_owned()
+            } else {
+                counts
+                    .iter()
+                    .map(|(k, n)| format!("{k}({n})"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            out.push(StackSummary {
+                name: doc.name,
+                working_dir: doc.working_dir,
+                config_files: doc.config_files,
+                status,
+            });
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    fn select(
+        &self,
+        project: &str,
+        services: &[String],
+    ) -> Result<Vec<StackContainer>, StackError> {
+        let all = self.ps(project)?;
+        if all.is_empty() && self.get(project)?.is_none() {
+            return Err(StackError::NoSuchStack(project.to_owned()));
+        }
+        for s in services {
+            if !all.iter().any(|c| &c.service == s) {
+                return Err(StackError::NoSuchService(s.clone()));
+            }
+        }
+        Ok(all
+            .into_iter()
+            .filter(|c| services.is_empty() || services.contains(&c.service))
+            .collect())
+    }
+
+    /// `stop [SERVICE…]`: dependents first.
+    pub async fn stop(
+        &self,
+        project: &str,
+        services: &[String],
+        timeout: Option<Duration>,
+        progress: &ProgressSink,
+    ) -> Result<(), StackError> {
+        let mut list = self.select(project, services)?;
+        execute::order_by_dependencies(&mut list, true);
+        for c in list.iter().filter(|c| c.info.is_running()) {
+            let grace = timeout
+                .or(c.info.doc.stop_timeout.map(Duration::from_secs))
+                .unwrap_or(Duration::from_secs(10));
+            progress.send(Progress::container(
+                &c.service,
+                &c.info.doc.name,
+                Status::Stopping,
+            ));
+            execute::blocking_stop(&self.containers, &c.info.doc.id, grace).await?;
+            progress.send(Progress::container(
+                &c.service,
+                &c.info.doc.name,
+                Status::Stopped,
+            ));
+        }
+        Ok(())
+    }
+
+    /// `start [SERVICE…]`: dependencies first.
+    pub async fn start(
+        &self,
+        project: &str,
+        services: &[String],
+        progress: &ProgressSink,
+    ) -> Result<(), StackError> {
+        let mut list = self.select(project, services)?;
+        execute::order_by_dependencies(&mut list, false);
+        for c in list.iter().filter(|c| !c.info.is_running()) {
+            progress.send(Progress::container(
+                &c.service,
+                &c.info.doc.name,
+                Status::Starting,
+            ));
+            execute::blocking_start(&self.containers, &c.info.doc.id).await?;
+            progress.send(Progress::container(
+                &c.service,
+                &c.info.doc.name,
+                Status::Started,
+            ));
+        }
+        Ok(())
+    }
+
+    /// `restart [SERVICE…]`: stop then start.
+    pub async fn restart(
+        &self,
+        project: &str,
+        services: &[String],
+        timeout: Option<Duration>,
+        progress: &ProgressSink,
+    ) -> Result<(), StackError> {
+        self.stop(project, services, timeout, progress).await?;
+        self.start(project, services, progress).await
+    }
+
+    /// `kill [-s SIGNAL] [SERVICE…]`: signals the running containers.
+    pub fn kill(
+        &self,
+        project: &str,
+        services: &[String],
+        signal: berth_runtime::Signal,
+        progress: &ProgressSink,
+    ) -> Result<(), StackError> {
+        for c in self.select(project, services)? {
+            if c.info.is_running() {
+                self.containers.kill(&c.info.doc.id, signal)?;
+                progress.send(
+                    Progress::container(&c.service, &c.info.doc.name, Status::Stopping)
+                        .detail(format!("sent {signal}")),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// `rm [-f] [SERVICE…]`: removes stopped containers (running ones too with `force`).
+    pub async fn remove(
+        &self,
+        project: &str,
+        services: &[String],
+        force: bool,
+        progress: &ProgressSink,
+    ) -> Result<usize, StackError> {
+        let mut n = 0;
+        for c in self.select(project, services)? {
+            if c.info.is_running() && !force {
+                continue;
+            }
+            progress.send(Progress::container(
+                &c.service,
+                &c.info.doc.name,
+                Status::Removing,
+            ));
+            execute::blocking_remove(&self.containers, &c.info.doc.id).await?;
+            let _ = std::fs::remove_dir_all(self.files_dir(project).join(&c.info.doc.name));
+            progress.send(Progress::container(
+                &c.service,
+                &c.info.doc.name,
+                Status::Removed,
+            ));
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// `pause` (`resume: false`) or `unpause` (`true`) the running containers.
+    pub fn pause(
+        &self,
+        project: &str,
+        services: &[String],
+        resume: bool,
+        progress: &ProgressSink,
+    ) -> Result<(), StackError> {
+        for c in self.select(project, services)? {
+            if !c.info.is_running() {
+                continue;
+            }
+            let rt = self
+                .containers
+                .runtime()
+                .load(crate::containers::runtime_id(&c.info.doc.id))
+                .map_err(ContainersError::from)?;
+            if resume {
+                rt.resume().map_err(ContainersError::from)?;
+            } else {
+                rt.pause().map_err(ContainersError::from)?;
+            }
+            progress.send(Progress::container(
+                &c.service,
+                &c.info.doc.name,
+                if resume {
+                    Status::Unpaused
+                } else {
+                    Status::Paused
+                },
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `running`, `paused`, `exited`, `created` for `ls`.
+fn state_word(c: &ContainerInfo) -> &'static str {
+    use berth_runtime::Status as S;
+    match c.state.as_ref().map(|s| s.status) {
+        Some(S::Running) => "running",
+        Some(S::Paused) => "paused",
+        Some(S::Created | S::Creating) => "created",
+        _ => "exited",
+    }
+}
+
+/// The services of a project that `up SERVICE…` converges: the named ones and (unless
+/// `no_deps`) what they depend on, transitively.
+pub fn selected_services(
+    project: &Project,
+    names: &[String],
+    no_deps: bool,
+) -> Result<Option<BTreeSet<String>>, StackError> {
+    if names.is_empty() {
+        return Ok(None);
+    }
+    let mut out = BTreeSet::new();
+    let mut todo: Vec<String> = names.to_vec();
+    while let Some(n) = todo.pop() {
+        let svc = project
+            .services
+            .get(&n)
+            .ok_or_else(|| StackError::NoSuchService(n.clone()))?;
+        if out.insert(n.clone()) && !no_deps {
+            todo.extend(svc.depends_on.keys().cloned());
+        }
+    }
+    Ok(Some(out))
+}
