@@ -360,3 +360,37 @@ pub fn selected_services(
     }
     Ok(Some(out))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn named_services_bring_their_dependencies_unless_no_deps() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("compose.yaml"),
+            "services:\n  db: {image: busybox}\n  api: {image: busybox, depends_on: [db]}\n  web: {image: busybox, depends_on: [api]}\n  other: {image: busybox}\n",
+        )
+        .unwrap();
+        let p = berth_compose::load(&berth_compose::LoadOptions {
+            working_dir: dir.path().to_path_buf(),
+            ..Default::default()
+        })
+        .unwrap();
+        let set = |v: &[&str]| Some(v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>());
+        assert_eq!(selected_services(&p, &[], false).unwrap(), None);
+        assert_eq!(
+            selected_services(&p, &["web".into()], false).unwrap(),
+            set(&["api", "db", "web"])
+        );
+        assert_eq!(
+            selected_services(&p, &["web".into()], true).unwrap(),
+            set(&["web"])
+        );
+        assert!(matches!(
+            selected_services(&p, &["nope".into()], false),
+            Err(StackError::NoSuchService(n)) if n == "nope"
+        ));
+    }
+}
