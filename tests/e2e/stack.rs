@@ -181,6 +181,19 @@ fn up_starts_services_in_dependency_order_and_the_published_port_answers() {
     let (ls, _) = stack_ok(&e, &dir, &["ls"]);
     assert!(ls.contains("ordered"), "{ls}");
     assert!(ls.contains(dir.to_str().unwrap()), "{ls}");
+    // The stack routes answer as the OpenAPI document says.
+    use berth_tests::openapi::{self, OpenApi};
+    let api = OpenApi::load(&openapi::default_path());
+    for path in ["/v1/stacks", "/v1/stacks/ordered/ps"] {
+        let resp = e.env.http("GET", path);
+        assert_eq!(resp.status, 200, "{path}: {}", resp.body);
+        api.check("GET", path, &resp)
+            .unwrap_or_else(|err| panic!("{err}\nbody: {}", resp.body));
+    }
+    let list: serde_json::Value =
+        serde_json::from_str(&e.env.http("GET", "/v1/stacks").body).unwrap();
+    assert_eq!(list[0]["name"], "ordered");
+    assert_eq!(list[0]["status"], "exited(1), running(2)");
     stack_ok(&e, &dir, &["down", "-v"]);
 }
 
