@@ -24,14 +24,6 @@ pub const NOT_APPLIED: &[(&str, IsSet)] = &[
     ("deploy.placement", |s| {
         s.deploy.as_ref().is_some_and(|d| d.placement.is_some())
     }),
-    ("deploy.rollback_config", |s| {
-        s.deploy
-            .as_ref()
-            .is_some_and(|d| d.rollback_config.is_some())
-    }),
-    ("deploy.update_config", |s| {
-        s.deploy.as_ref().is_some_and(|d| d.update_config.is_some())
-    }),
     ("device_cgroup_rules", |s| !s.device_cgroup_rules.is_empty()),
     ("external_links", |s| !s.external_links.is_empty()),
     ("gpus", |s| !s.gpus.is_empty()),

@@ -44,6 +44,8 @@ pub mod labels {
     pub const NETWORK: &str = "com.docker.compose.network";
     /// On volumes: their key in the stack file.
     pub const VOLUME: &str = "com.docker.compose.volume";
+    /// On the extra replica a start-first update runs while it replaces one (`True`).
+    pub const SURGE: &str = "berth.stack.surge";
 }
 
 /// A service that cannot be turned into containers.

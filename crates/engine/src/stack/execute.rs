@@ -204,6 +204,7 @@ fn observed(list: &[StackContainer]) -> Vec<ObservedContainer> {
                     c.info.doc.restart,
                     RestartPolicy::No | RestartPolicy::OnFailure { .. }
                 ),
+            surge: c.info.doc.labels.contains_key(labels::SURGE),
         })
         .collect()
 }
@@ -459,7 +460,9 @@ impl Stacks {
         }
         let files_dir = self.files_dir(&project.name);
         let empty = BTreeMap::new();
+        let applied = doc.services.clone();
         let run = super::walk::Run {
+            applied: &applied,
             stacks: self,
             project,
             prep: &prep,
@@ -498,6 +501,20 @@ impl Stacks {
                     ServiceRecord {
                         hash: h.hash.clone(),
                         fields: h.fields.clone(),
+                        applied: prep
+                            .project
+                            .services
+                            .get(s)
+                            .map(|svc| super::AppliedService {
+                                service: svc.clone(),
+                                image_id: prep
+                                    .desired
+                                    .iter()
+                                    .find(|d| &d.name == s)
+                                    .map(|d| d.image_id.clone())
+                                    .unwrap_or_default(),
+                                contents: prep.contents.get(s).cloned().unwrap_or_default(),
+                            }),
                     },
                 );
             }
@@ -559,7 +576,9 @@ impl Stacks {
 }
 
 fn previous_is_missing(doc: &StackDoc, prep: &Prepared) -> bool {
-    prep.hashes.keys().any(|s| !doc.services.contains_key(s))
+    prep.hashes
+        .keys()
+        .any(|s| doc.services.get(s).is_none_or(|r| r.applied.is_none()))
 }
 
 enum Ready {

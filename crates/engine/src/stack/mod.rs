@@ -22,6 +22,7 @@ mod mounts;
 pub mod plan;
 mod progress;
 pub mod resources;
+mod rolling;
 mod walk;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -77,7 +78,25 @@ pub struct ServiceRecord {
     pub hash: String,
     /// Per-field hashes (to name what changed next time).
     pub fields: BTreeMap<String, String>,
+    /// What was applied, in full: what a rollback recreates the service from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied: Option<AppliedService>,
 }
+
+/// A service's configuration as `up` last applied it, kept to roll an update back.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct AppliedService {
+    /// The resolved service.
+    pub service: berth_compose::model::Service,
+    /// The image id its containers were created from.
+    pub image_id: String,
+    /// The bytes of its secrets and configs, by name.
+    #[serde(default)]
+    pub contents: BTreeMap<String, Vec<u8>>,
+}
+
+// `Service` holds floats (cpus…), so no `Eq` derive; the document compares equal as JSON.
+impl Eq for AppliedService {}
 
 /// Why a service failed during `up`.
 #[derive(Debug, Clone, PartialEq, Eq)]

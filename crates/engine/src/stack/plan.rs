@@ -36,6 +36,9 @@ pub struct ObservedContainer {
     /// A one-shot that is done: exited 0 with no restart policy that would run it again.
     /// `up` leaves it alone, as a dependency `service_completed_successfully` wants.
     pub completed: bool,
+    /// The extra replica of a start-first update (`<name>-next`); one seen by the planner
+    /// was left by an interrupted `up`.
+    pub surge: bool,
 }
 
 /// A service as the stack file wants it.
@@ -74,6 +77,10 @@ pub enum Cause {
     ScaleDown,
     /// Its service is no longer in the stack.
     Orphan,
+    /// A failed update is rolled back.
+    Rollback,
+    /// The extra replica of an update that was cut short.
+    Interrupted,
 }
 
 impl fmt::Display for Cause {
@@ -90,6 +97,8 @@ impl fmt::Display for Cause {
             Cause::Stopped => f.write_str("not running"),
             Cause::ScaleDown => f.write_str("scaled down"),
             Cause::Orphan => f.write_str("orphan"),
+            Cause::Rollback => f.write_str("update rolled back"),
+            Cause::Interrupted => f.write_str("left by an interrupted update"),
         }
     }
 }
@@ -250,8 +259,10 @@ pub fn plan(
         if opts.selected.as_ref().is_some_and(|s| !s.contains(name)) {
             continue;
         }
-        let mut mine: Vec<&ObservedContainer> =
-            observed.iter().filter(|c| &c.service == name).collect();
+        let mut mine: Vec<&ObservedContainer> = observed
+            .iter()
+            .filter(|c| &c.service == name && !c.surge)
+            .collect();
         mine.sort_by_key(|c| c.number);
         let restart_for = svc
             .depends_on
@@ -295,6 +306,13 @@ pub fn plan(
                     cause: Cause::DependencyRecreated(dep.clone()),
                 },
                 (None, None) => Action::Keep(c),
+            });
+        }
+        // Extra replicas of an update that was cut short go first.
+        for c in observed.iter().filter(|c| &c.service == name && c.surge) {
+            list.push(Action::Remove {
+                container: c.clone(),
+                cause: Cause::Interrupted,
             });
         }
         // Surplus replicas, highest number first.
@@ -358,6 +376,7 @@ mod tests {
             image_id: "img".into(),
             running,
             completed: false,
+            surge: false,
         }
     }
 

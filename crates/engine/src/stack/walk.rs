@@ -41,6 +41,17 @@ pub(super) struct Run<'a> {
     pub(super) empty: &'a BTreeMap<String, Vec<u8>>,
     /// Dependency states already reported (several dependents wait for one dependency).
     pub(super) announced: Mutex<BTreeSet<(String, Status)>>,
+    /// What the last `up` applied, per service (what a rollback goes back to).
+    pub(super) applied: &'a BTreeMap<String, super::ServiceRecord>,
+}
+
+/// The configuration a container is created from: the service's new one, or for a
+/// rollback the one applied before.
+pub(super) struct Config<'a> {
+    pub(super) svc: &'a berth_compose::model::Service,
+    pub(super) hash: String,
+    pub(super) image_id: String,
+    pub(super) contents: &'a BTreeMap<String, Vec<u8>>,
 }
 
 impl Run<'_> {
@@ -117,8 +128,24 @@ impl Run<'_> {
                 );
             }
         }
+        let replaced: Vec<super::rolling::Replacement> = actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Recreate { number, old, cause } => {
+                    Some((*number, old.clone(), cause.clone()))
+                }
+                _ => None,
+            })
+            .collect();
+        let rolling = super::rolling::rolls(&self.project.services[name], replaced.len());
         for action in actions {
+            if rolling && matches!(action, Action::Recreate { .. }) {
+                continue;
+            }
             self.act(name, action).await.map_err(|e| chain(&e))?;
+        }
+        if rolling && !replaced.is_empty() {
+            self.roll(name, &replaced).await?;
         }
         Ok(())
     }
@@ -262,6 +289,27 @@ impl Run<'_> {
         Ok(())
     }
 
+    /// The service's configuration in the stack file being applied.
+    pub(super) fn current(&self, service: &str) -> Config<'_> {
+        Config {
+            svc: &self.project.services[service],
+            hash: self
+                .prep
+                .hashes
+                .get(service)
+                .map(|h| h.hash.clone())
+                .unwrap_or_default(),
+            image_id: self
+                .prep
+                .desired
+                .iter()
+                .find(|d| d.name == service)
+                .map(|d| d.image_id.clone())
+                .unwrap_or_default(),
+            contents: self.prep.contents.get(service).unwrap_or(self.empty),
+        }
+    }
+
     async fn create(
         &self,
         service: &str,
@@ -269,33 +317,51 @@ impl Run<'_> {
         cause: &Cause,
         old: Option<&ObservedContainer>,
     ) -> Result<(), StackError> {
-        let svc = &self.project.services[service];
-        let hash = self
-            .prep
-            .hashes
-            .get(service)
-            .map(|h| h.hash.clone())
-            .unwrap_or_default();
-        let image_id = self
-            .prep
-            .desired
-            .iter()
-            .find(|d| d.name == service)
-            .map(|d| d.image_id.clone())
-            .unwrap_or_default();
+        self.create_from(&self.current(service), service, number, cause, old, None)
+            .await
+            .map(drop)
+    }
+
+    /// Creates and starts replica `number` of `service` from `config`, after stopping and
+    /// removing `old`; `surge`: under that temporary name instead (a start-first update's
+    /// extra replica, published on no fixed host port). Returns the container's name.
+    pub(super) async fn create_from(
+        &self,
+        config: &Config<'_>,
+        service: &str,
+        number: u64,
+        cause: &Cause,
+        old: Option<&ObservedContainer>,
+        surge: Option<&str>,
+    ) -> Result<String, StackError> {
         let ctx = Context {
             project: self.project,
             config_files: &self.opts.config_files,
             volumes: self.volumes,
             files_dir: self.files_dir,
-            contents: self.prep.contents.get(service).unwrap_or(self.empty),
+            contents: config.contents,
         };
-        let plan = desired::container_plan(&ctx, service, svc, number, &image_id, &hash).map_err(
-            |source| StackError::Desired {
-                service: service.to_owned(),
-                source,
-            },
-        )?;
+        let mut plan = desired::container_plan(
+            &ctx,
+            service,
+            config.svc,
+            number,
+            &config.image_id,
+            &config.hash,
+        )
+        .map_err(|source| StackError::Desired {
+            service: service.to_owned(),
+            source,
+        })?;
+        if let Some(surge) = surge {
+            plan.options.name = Some(surge.to_owned());
+            plan.options
+                .labels
+                .insert(desired::labels::SURGE.to_owned(), "True".to_owned());
+            plan.options.publish.retain(|p| {
+                crate::containers::ports::parse(p).is_ok_and(|m| m.host_ports.start == 0)
+            });
+        }
         let name = plan
             .options
             .name
@@ -329,7 +395,7 @@ impl Run<'_> {
         }
         self.progress
             .send(Progress::container(service, &name, Status::Started));
-        Ok(())
+        Ok(name)
     }
 
     /// Creates bind sources, writes secret and config files, fills new volumes.
