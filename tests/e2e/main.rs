@@ -7,4 +7,5 @@ mod dns;
 mod layering;
 mod run;
 mod stack;
+mod stack_update;
 mod supervise;
