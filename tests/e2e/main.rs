@@ -7,5 +7,6 @@ mod dns;
 mod layering;
 mod run;
 mod stack;
+mod stack_crash;
 mod stack_update;
 mod supervise;
