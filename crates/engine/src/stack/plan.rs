@@ -479,6 +479,20 @@ mod tests {
     }
 
     #[test]
+    fn the_extra_replica_of_a_cut_short_update_is_removed_and_not_counted() {
+        let desired = [svc("web", "h2", &[])];
+        let mut surge = seen("web", 1, "h2", true);
+        surge.name = "p-web-1-next".into();
+        surge.surge = true;
+        let observed = [seen("web", 1, "h", true), surge];
+        let p = plan(&desired, &observed, &previous(), &PlanOptions::default()).unwrap();
+        assert_eq!(
+            p.to_string(),
+            "web#1 recreate (environment changed)\nweb#1 remove (left by an interrupted update)\n"
+        );
+    }
+
+    #[test]
     fn cycles_are_refused() {
         let desired = [
             svc("a", "h", &[("b", false)]),

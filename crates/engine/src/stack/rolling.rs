@@ -310,19 +310,18 @@ impl Run<'_> {
                 return Err(format!("container {name} is unhealthy{last}"));
             }
             let ok = info.doc.healthcheck.is_none() || status == Some(HealthStatus::Healthy);
-            match (ok, healthy_at) {
-                (true, None) => healthy_at = Some(Instant::now()),
-                (true, Some(t)) if t.elapsed() >= monitor => return Ok(()),
-                (false, None) if start.elapsed() > patience => {
+            if ok && healthy_at.is_none() {
+                healthy_at = Some(Instant::now());
+            }
+            match healthy_at {
+                Some(t) if t.elapsed() >= monitor => return Ok(()),
+                None if start.elapsed() > patience => {
                     return Err(format!(
                         "container {name} was not healthy after {:?}",
                         start.elapsed()
                     ));
                 }
                 _ => {}
-            }
-            if healthy_at.is_some_and(|t| t.elapsed() >= monitor) {
-                return Ok(());
             }
             tokio::time::sleep(POLL).await;
         }
