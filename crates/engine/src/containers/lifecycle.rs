@@ -396,10 +396,19 @@ impl Containers {
         crate::supervise::record::mark_removing(&self.dir(&doc.id))?;
         self.destroy(&doc.id, &doc.network).await?;
         let dir = self.dir(&doc.id);
-        match std::fs::remove_dir_all(&dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(ContainersError::io("remove", &dir)(e)),
+        let mut tries = 0;
+        loop {
+            match std::fs::remove_dir_all(&dir) {
+                Ok(()) => break,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+                // A file written into it as it is emptied (the supervisor's last record of a
+                // process that just died): once more.
+                Err(e) if e.kind() == std::io::ErrorKind::DirectoryNotEmpty && tries < 5 => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(e) => return Err(ContainersError::io("remove", &dir)(e)),
+            }
         }
         self.engine.store().delete::<ContainerDoc>(&doc.id)?;
         let _ = self
