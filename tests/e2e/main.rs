@@ -5,6 +5,7 @@ mod config;
 mod daemon;
 mod dns;
 mod layering;
+mod remove_race;
 mod run;
 mod stack;
 mod stack_crash;

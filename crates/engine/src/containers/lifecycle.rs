@@ -395,20 +395,22 @@ impl Containers {
         // The supervisor then neither restarts it nor writes next to it any more.
         crate::supervise::record::mark_removing(&self.dir(&doc.id))?;
         self.destroy(&doc.id, &doc.network).await?;
+        // Writers reach the directory by path (the supervisor's record and markers, health
+        // results, `stop` racing with `rm`): one that creates a file while
+        // `remove_dir_all` empties it made the final rmdir fail with "Directory not empty".
+        // Renamed first, the directory is out of every writer's reach before it is emptied
+        // (a later write by path fails with ENOENT); a crash in between leaves a dotted
+        // directory without a document, which the next daemon's adoption removes.
         let dir = self.dir(&doc.id);
-        let mut tries = 0;
-        loop {
-            match std::fs::remove_dir_all(&dir) {
-                Ok(()) => break,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
-                // A file written into it as it is emptied (the supervisor's last record of a
-                // process that just died): once more.
-                Err(e) if e.kind() == std::io::ErrorKind::DirectoryNotEmpty && tries < 5 => {
-                    tries += 1;
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-                Err(e) => return Err(ContainersError::io("remove", &dir)(e)),
-            }
+        let doomed = dir.with_file_name(format!(".{}.removing", doc.id));
+        match std::fs::rename(&dir, &doomed) {
+            Ok(()) => match std::fs::remove_dir_all(&doomed) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(ContainersError::io("remove", &doomed)(e)),
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(ContainersError::io("rename for removal", &dir)(e)),
         }
         self.engine.store().delete::<ContainerDoc>(&doc.id)?;
         let _ = self

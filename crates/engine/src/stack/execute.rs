@@ -110,23 +110,9 @@ pub(super) async fn blocking_start(c: &Containers, id: &str) -> Result<(), Stack
 }
 
 pub(super) async fn blocking_remove(c: &Containers, id: &str) -> Result<(), StackError> {
-    // A container killed a moment ago can still get a file in its directory (its monitor's
-    // last words, the supervisor's record) while `remove` empties it: try again briefly.
-    let mut tries = 0;
-    loop {
-        let (c, h, key) = (c.clone(), tokio::runtime::Handle::current(), id.to_owned());
-        match blocking(move || h.block_on(c.remove(&key, true))).await? {
-            Ok(_) => return Ok(()),
-            Err(ContainersError::Io { source, .. })
-                if source.raw_os_error() == Some(nix::libc::ENOTEMPTY) && tries < 10 =>
-            {
-                tries += 1;
-                tokio::time::sleep(POLL).await;
-            }
-            Err(ContainersError::NotFound(_)) if tries > 0 => return Ok(()),
-            Err(e) => return Err(e.into()),
-        }
-    }
+    let (c, h, key) = (c.clone(), tokio::runtime::Handle::current(), id.to_owned());
+    blocking(move || h.block_on(c.remove(&key, true))).await??;
+    Ok(())
 }
 
 /// The depth of each service of `list` in the dependency graph its `depends_on` labels

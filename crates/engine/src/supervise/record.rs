@@ -112,16 +112,29 @@ impl Record {
             path: path.clone(),
             source,
         })?;
-        std::fs::write(&tmp, bytes).map_err(|source| RecordError::Io {
-            op: "write",
-            path: tmp.clone(),
-            source,
-        })?;
-        std::fs::rename(&tmp, &path).map_err(|source| RecordError::Io {
-            op: "rename into place",
-            path,
-            source,
-        })
+        // `rm` renames the directory away before emptying it: a write that finds no
+        // directory any more is about a container that is gone, and is dropped.
+        let gone = |e: &io::Error| e.kind() == io::ErrorKind::NotFound && !dir.exists();
+        match std::fs::write(&tmp, bytes) {
+            Ok(()) => {}
+            Err(e) if gone(&e) => return Ok(()),
+            Err(source) => {
+                return Err(RecordError::Io {
+                    op: "write",
+                    path: tmp,
+                    source,
+                });
+            }
+        }
+        match std::fs::rename(&tmp, &path) {
+            Ok(()) => Ok(()),
+            Err(e) if gone(&e) => Ok(()),
+            Err(source) => Err(RecordError::Io {
+                op: "rename into place",
+                path,
+                source,
+            }),
+        }
     }
 }
 
