@@ -4,8 +4,6 @@
 //! behind. Without the rename-then-empty removal this failed within 30 rounds with
 //! "Directory not empty".
 
-use std::time::Duration;
-
 use berth_tests::process;
 use nix::sys::signal::Signal;
 
