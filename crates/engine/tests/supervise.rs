@@ -216,6 +216,11 @@ async fn always_brings_back_a_killed_process_but_not_a_user_stop() {
     })
     .await;
     assert_ne!(second, Some(first));
+    // The event follows the start's return, a moment after the state shows it running.
+    eventually("the second start event", || {
+        (w.actions(&id).len() == 3).then_some(())
+    })
+    .await;
     assert_eq!(w.actions(&id), ["start", "die 137", "start"]);
 
     // `sleep` as PID 1 ignores SIGTERM: the stop ends with SIGKILL after the grace period.
