@@ -116,7 +116,8 @@ pub struct RunArgs {
     /// A label `KEY=VALUE`.
     #[arg(short = 'l', long = "label")]
     label: Vec<String>,
-    /// Keep standard input open (only with `-t`: the terminal is the container's input).
+    /// Keep standard input open (with `-t`: the terminal is the container's input; without
+    /// it, input is not connected yet).
     #[arg(short = 'i', long)]
     interactive: bool,
     /// Run the process on a pseudo-terminal connected to this one.
@@ -319,6 +320,17 @@ pub fn run(global: &GlobalArgs, args: &RunArgs) -> ExitCode {
     let result = block_on(async {
         let c = client(global).await?;
         let mut request = args.request();
+        if args.interactive && !args.tty {
+            eprintln!(
+                "berth: warning: -i without -t: standard input is not connected (berth passes \
+                 input to a container through its terminal: use -it)"
+            );
+        }
+        if args.tty && args.detach {
+            eprintln!(
+                "berth: warning: -t with -d: the container gets no terminal, its output is logged"
+            );
+        }
         let console = if args.tty && !args.detach {
             let console = super::container_tty::Console::listen(&global.run_dir)?;
             request.tty = true;
