@@ -572,6 +572,24 @@ fn run_t_and_exec_t_give_the_process_a_terminal() {
         "{:?}",
         String::from_utf8_lossy(&out.stdout)
     );
+    // On a real terminal (util-linux `script` makes one), the container's has our size from
+    // its first instruction on.
+    let cmd = format!(
+        "stty rows 33 cols 77; {} --root {} --run-dir {} run -it --rm busybox stty size",
+        berth_tests::berth_bin().display(),
+        e.env.root.display(),
+        e.env.run_dir.display()
+    );
+    let mut script = Command::new("script")
+        .args(["-qc", &cmd, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let keep_open = script.stdin.take();
+    let out = script.wait_with_output().unwrap();
+    drop(keep_open);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "33 77\r\n");
     e.ok(&["run", "-d", "--name", "s", "busybox", "sleep", "1000"]);
     let out = e.ok(&["exec", "-t", "s", "tty"]);
     assert!(out.starts_with("/dev/pts/"), "{out:?}");

@@ -335,7 +335,7 @@ pub fn run(global: &GlobalArgs, args: &RunArgs) -> ExitCode {
             let console = super::container_tty::Console::listen(&global.run_dir)?;
             request.tty = true;
             request.console_socket = Some(console.path().display().to_string());
-            Some(console)
+            Some(console.accept())
         } else {
             None
         };
@@ -367,12 +367,12 @@ pub fn run(global: &GlobalArgs, args: &RunArgs) -> ExitCode {
 async fn attach(
     c: &Client,
     id: &str,
-    console: Option<super::container_tty::Console>,
+    console: Option<super::container_tty::Accepting>,
     stdin: bool,
 ) -> Result<i32, CliError> {
     let proxy = proxy_signals(c.clone(), id.to_owned());
     match console {
-        Some(console) => console.relay(stdin).await?,
+        Some(accepting) => super::container_tty::Console::relay(accepting, stdin).await?,
         None => {
             let path = format!("{}?follow=true", paths::fill(paths::CONTAINER_LOGS, id));
             print_logs(c, &path, false).await?;
