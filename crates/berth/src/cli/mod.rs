@@ -5,6 +5,7 @@ mod container;
 mod container_format;
 mod container_network;
 mod container_run;
+mod container_stats;
 mod container_tty;
 mod daemon;
 mod events;

@@ -40,7 +40,7 @@ use crate::store::{Document, Kind, StoreError};
 /// berth's DNS server and the zone it answers from (the daemon runs it on the [`Net`] of its
 /// [`Containers`]).
 pub use berth_net::dns;
-pub use berth_net::{Attachment, NetError, Network, Protocol, Published};
+pub use berth_net::{Attachment, NetError, Network, NetworkSpec, Protocol, Published};
 pub use lifecycle::{Created, parse_signal};
 pub use network::{EtcFiles, EtcSources, NetworkMode};
 pub use policy::{
