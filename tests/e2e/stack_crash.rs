@@ -1,7 +1,8 @@
 //! `kill -9` of the daemon in the middle of `up` of a multi-service stack: the next `up`
 //! (which starts a new daemon) converges the stack, with one container per replica under
 //! its `<project>-<service>-<n>` name, and what the cut-short `up` left half-made leaves no
-//! mount, link or cgroup behind.
+//! mount, link or cgroup behind. Cut short in a start-first update, the extra `-next`
+//! replicas are removed and the update completed.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -185,4 +186,75 @@ fn kill_9_of_the_daemon_during_up_then_up_converges_without_duplicates_or_leaks(
         assert_eq!(cgroups_of(id), Vec::<PathBuf>::new(), "{id}");
     }
     assert_eq!(stored_ids(&root), BTreeSet::new());
+}
+
+#[test]
+fn kill_9_of_the_daemon_during_a_start_first_update_then_up_removes_the_extra_replicas() {
+    let e = Env::new("stack_crash_update");
+    let dir = e.env.dir().join("surgy");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("compose.yaml");
+    let yaml = |version: &str| {
+        format!(
+            r#"
+name: surgy
+services:
+  web:
+    image: busybox:latest
+    command: ["sh", "-c", "sleep 0.5; touch /tmp/ok; exec sleep 1000"]
+    environment: {{VERSION: "{version}"}}
+    stop_grace_period: 1s
+    healthcheck: {{test: ["CMD", "test", "-f", "/tmp/ok"], interval: 100ms, start_interval: 100ms, start_period: 2s}}
+    deploy:
+      replicas: 2
+      update_config: {{parallelism: 2, order: start-first}}
+"#
+        )
+    };
+    std::fs::write(&file, yaml("1")).unwrap();
+    let file = file.to_str().unwrap().to_owned();
+    let (code, _, err) = e.run(&["-f", &file, "up", "-d", "--wait"]);
+    assert_eq!(code, Some(0), "{err}");
+
+    // The update starts `surgy-web-N-next` first; the daemon dies while they wait to be
+    // healthy.
+    std::fs::write(&file, yaml("2")).unwrap();
+    let (pid, _out) = e
+        .env
+        .spawn(&["-f", &file, "up", "-d", "--progress", "quiet"]);
+    let daemon = e.env.daemon_pid().expect("a daemon serves the first up");
+    let start = Instant::now();
+    while !containers(&e, &file)
+        .iter()
+        .any(|(n, _)| n.ends_with("-next"))
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no extra replica"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    process::signal(daemon, Signal::SIGKILL);
+    assert!(process::wait_dead(daemon, Duration::from_secs(10)));
+    e.env.wait_spawned(pid, Duration::from_secs(30));
+
+    let (code, _, err) = e.run(&["-f", &file, "up", "-d", "--wait"]);
+    assert_eq!(code, Some(0), "{err}");
+    let list = containers(&e, &file);
+    assert_eq!(
+        list,
+        [
+            ("surgy-web-1".to_owned(), "running".to_owned()),
+            ("surgy-web-2".to_owned(), "running".to_owned()),
+        ]
+    );
+    for name in ["surgy-web-1", "surgy-web-2"] {
+        assert_eq!(
+            e.ok(&["exec", name, "sh", "-c", "echo $VERSION"]).trim(),
+            "2"
+        );
+    }
+    assert_eq!(stored_ids(&e.env.root).len(), 2);
+    let (code, _, err) = e.run(&["-f", &file, "down"]);
+    assert_eq!(code, Some(0), "{err}");
 }
