@@ -347,12 +347,17 @@ impl Containers {
             network::release(&*self.net().await?, &doc.id).await?;
         }
         if doc.ip.is_some() || !doc.ports.is_empty() {
-            let cleared = ContainerDoc {
-                ip: None,
-                ports: Vec::new(),
-                ..doc.clone()
-            };
-            self.engine.store().put(&doc.id, &cleared)?;
+            // The stored document as it is now, if the container was not removed meanwhile
+            // (the supervisor releases an exited container's network while `rm` may run).
+            let _docs = self.docs.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(current) = self.engine.store().get::<ContainerDoc>(&doc.id)? {
+                let cleared = ContainerDoc {
+                    ip: None,
+                    ports: Vec::new(),
+                    ..current
+                };
+                self.engine.store().put(&doc.id, &cleared)?;
+            }
         }
         Ok(())
     }
@@ -412,7 +417,10 @@ impl Containers {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(ContainersError::io("rename for removal", &dir)(e)),
         }
-        self.engine.store().delete::<ContainerDoc>(&doc.id)?;
+        {
+            let _docs = self.docs.lock().unwrap_or_else(|p| p.into_inner());
+            self.engine.store().delete::<ContainerDoc>(&doc.id)?;
+        }
         let _ = self
             .engine
             .emit(Event::now(EventType::Container, "destroy", &doc.id).with("name", &doc.name));

@@ -409,6 +409,10 @@ pub struct Containers {
     images: berth_image::Store,
     runtime: Runtime,
     net: Arc<tokio::sync::OnceCell<Arc<Net>>>,
+    /// Held while a container document is deleted, and while one is read and written back
+    /// by a background task (the supervisor's release of an exited container's network),
+    /// so that such a write never brings back the document of a container just removed.
+    docs: Arc<std::sync::Mutex<()>>,
 }
 
 impl Containers {
@@ -430,6 +434,7 @@ impl Containers {
             images,
             runtime: Runtime::new(config),
             net: Arc::new(tokio::sync::OnceCell::new()),
+            docs: Arc::new(std::sync::Mutex::new(())),
         })
     }
 
