@@ -4,6 +4,7 @@
 //! back (`failure_action: rollback`), `up` fails naming the service and the old replicas
 //! keep serving.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -110,6 +111,12 @@ fn a_start_first_update_keeps_a_healthy_replica_and_a_failing_one_is_rolled_back
     let dir = write_project(&e, "rolling", &yaml("1", PASSES, "start-first"));
     let (code, _, err) = stack(&e, &dir, &["up", "-d", "--wait"]);
     assert_eq!(code, Some(0), "{err}");
+    // The stack document keeps secret bytes for rollbacks: only root reads its directory.
+    let mode = std::fs::metadata(e.env.root.join("state/stacks"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o700);
     let before = replicas(&e, &dir);
     assert_eq!(
         before.iter().map(|r| r.0.as_str()).collect::<Vec<_>>(),

@@ -480,6 +480,23 @@ impl Stacks {
         prep: &Prepared,
         services: impl Iterator<Item = &'a String>,
     ) -> Result<(), StackError> {
+        // Stack documents keep the bytes of secrets (what a rollback recreates them from):
+        // their directory is root's alone.
+        let dir = self
+            .engine
+            .store()
+            .dir()
+            .join(crate::store::Kind::Stack.dir_name());
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).map_err(
+                |source| StackError::Io {
+                    op: "restrict",
+                    path: dir.clone(),
+                    source,
+                },
+            )?;
+        }
         for s in services {
             if let Some(h) = prep.hashes.get(s) {
                 doc.services.insert(
