@@ -302,6 +302,14 @@ impl Drop for TestEnv {
         if std::thread::panicking() {
             self.keep_artifacts();
         }
+        let places = self
+            .places
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        for (root, run_dir) in places {
+            crate::leftovers::remove_network_objects(&root, &run_dir);
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod env;
 pub mod http;
+pub mod leftovers;
 pub mod openapi;
 pub mod process;
 
