@@ -1,0 +1,168 @@
+//! The file-watch dev loop (`berth watch`, `berth up --watch`): host changes under a
+//! service's `develop.watch` rules are synced into its running containers (every replica),
+//! then the rule's follow-up runs (restart, exec, or a rebuild that recreates only that
+//! service). One [`WatchLine`] is reported per action.
+//!
+//! Coalescing has no quiet period: the loop takes the first change at once, applies it,
+//! and everything that arrived meanwhile becomes the next batch, so a burst (a `git
+//! checkout`) costs a few batches while a single edit is applied immediately.
+
+pub mod apply;
+pub mod notifier;
+pub mod rules;
+pub mod sync;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use berth_compose::Project;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
+
+use crate::stack::{StackError, Stacks};
+use notifier::{Change, Notifier, NotifierError};
+use rules::{Rule, RulesError};
+
+/// One line of a watch's report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum WatchLine {
+    /// A rule is being watched.
+    Watching {
+        /// The service.
+        service: String,
+        /// The action its rule takes.
+        action: String,
+        /// The watched host path.
+        path: String,
+        /// Directories watched with inotify.
+        directories: usize,
+        /// Directories polled (the inotify limit was reached).
+        polled: usize,
+    },
+    /// An action was applied.
+    Action {
+        /// The service.
+        service: String,
+        /// `sync`, `sync+restart`, `sync+exec`, `rebuild`, `restart` or `initial_sync`.
+        action: String,
+        /// Changed paths relative to the project directory (at most 20).
+        files: Vec<String>,
+        /// How many paths changed.
+        count: usize,
+        /// Containers it was applied to.
+        containers: usize,
+        /// How long it took, in milliseconds.
+        millis: f64,
+    },
+    /// Something the user should know (watch limit, dropped events).
+    Notice {
+        /// The message.
+        message: String,
+    },
+    /// An action failed; watching goes on.
+    Error {
+        /// The service.
+        service: String,
+        /// What failed.
+        message: String,
+    },
+}
+
+/// Errors starting a watch.
+#[derive(Debug, thiserror::Error)]
+pub enum WatchError {
+    /// The rules do not compile.
+    #[error(transparent)]
+    Rules(#[from] RulesError),
+    /// The watcher could not start.
+    #[error(transparent)]
+    Notifier(#[from] NotifierError),
+    /// The stack could not be read.
+    #[error(transparent)]
+    Stack(#[from] StackError),
+    /// The project has no watch rules at all.
+    #[error("no service of project {0} has develop.watch rules")]
+    NothingToWatch(String),
+}
+
+fn prunes(rules: &[Rule], dir: &Path) -> bool {
+    let covering: Vec<&Rule> = rules.iter().filter(|r| dir.starts_with(&r.path)).collect();
+    covering.is_empty() || covering.iter().all(|r| r.prunes(dir))
+}
+
+/// Watches `project`'s `services` (empty: all with rules) until `out` is closed (the
+/// client went away). Start-up problems are returned; action failures are reported as
+/// [`WatchLine::Error`] and watching goes on.
+pub async fn watch(
+    stacks: Stacks,
+    project: Project,
+    services: Vec<String>,
+    out: UnboundedSender<WatchLine>,
+) -> Result<(), WatchError> {
+    let rules = rules::compile(&project, &services)?;
+    if rules.is_empty() {
+        return Err(WatchError::NothingToWatch(project.name.clone()));
+    }
+    let (tx, mut rx) = unbounded_channel::<Change>();
+    let mut notifier = Notifier::new(tx)?;
+    for r in &rules {
+        let before = notifier.counts();
+        if r.path.is_dir() {
+            notifier.add_tree(&r.path, &|d| prunes(&rules, d));
+        } else if let Some(parent) = r.path.parent() {
+            notifier.add_file(parent);
+        }
+        let after = notifier.counts();
+        let _ = out.send(WatchLine::Watching {
+            service: r.service.clone(),
+            action: rules::action_name(r.action).to_owned(),
+            path: r.path.display().to_string(),
+            directories: after.0 - before.0,
+            polled: after.1 - before.1,
+        });
+    }
+    let ctx = apply::Context {
+        stacks,
+        project,
+        rules: rules.clone(),
+    };
+    for line in ctx.initial_sync().await {
+        let _ = out.send(line);
+    }
+    loop {
+        let first = tokio::select! {
+            c = rx.recv() => c,
+            () = out.closed() => None,
+        };
+        let Some(first) = first else { break };
+        let started = Instant::now();
+        let mut paths = BTreeSet::new();
+        let take = |c: Change, paths: &mut BTreeSet<PathBuf>| match c {
+            Change::Paths(p) => paths.extend(p),
+            Change::Notice(message) => {
+                let _ = out.send(WatchLine::Notice { message });
+            }
+        };
+        take(first, &mut paths);
+        while let Ok(c) = rx.try_recv() {
+            take(c, &mut paths);
+        }
+        // New directories get watches (and their files count as changed); vanished ones
+        // lose theirs.
+        for p in paths.clone() {
+            if p.is_dir() {
+                if !notifier.is_watched(&p) && !prunes(&rules, &p) {
+                    paths.extend(notifier.add_tree(&p, &|d| prunes(&rules, d)));
+                }
+            } else if !p.exists() {
+                notifier.forget(&p);
+            }
+        }
+        for line in ctx.apply(&paths, started).await {
+            let _ = out.send(line);
+        }
+    }
+    Ok(())
+}
