@@ -57,6 +57,8 @@ pub const STACK_UP: &str = "/v1/stacks/{name}/up";
 pub const STACK_DOWN: &str = "/v1/stacks/{name}/down";
 /// `POST`: start, stop, restart, kill, rm, pause or unpause a stack's containers.
 pub const STACK_ACTION: &str = "/v1/stacks/{name}/{action}";
+/// `POST`: watch a stack's `develop.watch` rules (NDJSON, until the client disconnects).
+pub const STACK_WATCH: &str = "/v1/stacks/{name}/watch";
 
 /// A route with its `{name}` (and `{action}`) filled in.
 pub fn stack(route: &str, name: &str, action: &str) -> String {
@@ -127,6 +129,7 @@ mod tests {
         ("post", STACK_UP),
         ("post", STACK_DOWN),
         ("post", STACK_ACTION),
+        ("post", STACK_WATCH),
         ("get", CONTAINERS),
         ("post", CONTAINERS),
         ("get", CONTAINER),

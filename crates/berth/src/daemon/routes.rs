@@ -7,7 +7,7 @@ use axum::Router;
 use axum::middleware;
 use axum::routing::{get, post};
 
-use super::{AppState, containers, error, events, networks, peer, stacks, system};
+use super::{AppState, containers, error, events, file_watch, networks, peer, stacks, system};
 use crate::api::paths;
 
 /// Every route of the API. Serve it with `into_make_service_with_connect_info::<Peer>()`
@@ -40,6 +40,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route(paths::NETWORK_CONNECT, post(networks::connect))
         .route(paths::NETWORK_DISCONNECT, post(networks::disconnect))
+        .route(paths::STACK_WATCH, post(file_watch::watch))
         .merge(stacks::routes())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)

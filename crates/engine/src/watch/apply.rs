@@ -81,7 +81,11 @@ impl Context {
     pub async fn initial_sync(&self) -> Vec<WatchLine> {
         let mut lines = Vec::new();
         let mut by_service: BTreeMap<String, Vec<Op>> = BTreeMap::new();
-        for r in self.rules.iter().filter(|r| r.initial_sync && rules::syncs(r.action)) {
+        for r in self
+            .rules
+            .iter()
+            .filter(|r| r.initial_sync && rules::syncs(r.action))
+        {
             let files = walk(r);
             let ops = by_service.entry(r.service.clone()).or_default();
             for f in files {

@@ -7,9 +7,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use notify::{
-    Config, ErrorKind, Event, PollWatcher, RecommendedWatcher, RecursiveMode, Watcher,
-};
+use notify::{Config, ErrorKind, Event, PollWatcher, RecommendedWatcher, RecursiveMode, Watcher};
 use tokio::sync::mpsc::UnboundedSender;
 
 /// What the watcher reports.
@@ -120,9 +118,10 @@ impl Notifier {
         if self.watched.insert(path.to_path_buf())
             && let Err(e) = self.inotify.watch(path, RecursiveMode::NonRecursive)
         {
-            let _ = self
-                .tx
-                .send(Change::Notice(format!("cannot watch {}: {e}", path.display())));
+            let _ = self.tx.send(Change::Notice(format!(
+                "cannot watch {}: {e}",
+                path.display()
+            )));
         }
     }
 
@@ -138,11 +137,13 @@ impl Notifier {
                 )));
                 self.poll_one(dir);
             }
-            Err(e) if matches!(&e.kind, ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::NotFound) => {}
+            Err(e) if matches!(&e.kind, ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::NotFound) =>
+                {}
             Err(e) => {
-                let _ = self
-                    .tx
-                    .send(Change::Notice(format!("cannot watch {}: {e}", dir.display())));
+                let _ = self.tx.send(Change::Notice(format!(
+                    "cannot watch {}: {e}",
+                    dir.display()
+                )));
             }
         }
     }
@@ -153,9 +154,10 @@ impl Notifier {
             match PollWatcher::new(handler(self.tx.clone()), config) {
                 Ok(p) => self.poll = Some(p),
                 Err(e) => {
-                    let _ = self
-                        .tx
-                        .send(Change::Notice(format!("cannot poll {}: {e}", dir.display())));
+                    let _ = self.tx.send(Change::Notice(format!(
+                        "cannot poll {}: {e}",
+                        dir.display()
+                    )));
                     return;
                 }
             }

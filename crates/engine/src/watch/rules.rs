@@ -100,7 +100,11 @@ pub fn is_editor_noise(path: &Path) -> bool {
 fn rel(path: &Path, base: &Path) -> Option<String> {
     let r = path.strip_prefix(base).ok()?;
     let s = r.to_str()?;
-    Some(if s.is_empty() { ".".to_owned() } else { s.to_owned() })
+    Some(if s.is_empty() {
+        ".".to_owned()
+    } else {
+        s.to_owned()
+    })
 }
 
 impl Rule {
@@ -277,7 +281,13 @@ mod tests {
     #[test]
     fn editor_temp_files_and_git_never_count() {
         let r = rule_at("/p", &[], &[]);
-        for noisy in ["/p/a.swp", "/p/a.rs~", "/p/.#a.rs", "/p/4913", "/p/.git/HEAD"] {
+        for noisy in [
+            "/p/a.swp",
+            "/p/a.rs~",
+            "/p/.#a.rs",
+            "/p/4913",
+            "/p/.git/HEAD",
+        ] {
             assert!(!r.wants(Path::new(noisy)), "{noisy}");
         }
         assert!(r.prunes(Path::new("/p/.git")));
