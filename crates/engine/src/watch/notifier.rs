@@ -7,7 +7,8 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use notify::{Config, ErrorKind, Event, PollWatcher, RecommendedWatcher, RecursiveMode, Watcher};
+use notify::event::{AccessKind, AccessMode};
+use notify::{Config, ErrorKind, Event, EventKind, PollWatcher, RecommendedWatcher, RecursiveMode, Watcher};
 use tokio::sync::mpsc::UnboundedSender;
 
 /// What the watcher reports.
@@ -54,7 +55,16 @@ impl std::fmt::Debug for Notifier {
 fn handler(tx: UnboundedSender<Change>) -> impl Fn(notify::Result<Event>) + Send + 'static {
     move |res| {
         let change = match res {
-            Ok(e) if e.kind.is_access() => return,
+            // Opens and reads change nothing; a close after writing marks a finished write.
+            Ok(e)
+                if e.kind.is_access()
+                    && !matches!(
+                        e.kind,
+                        EventKind::Access(AccessKind::Close(AccessMode::Write))
+                    ) =>
+            {
+                return;
+            }
             Ok(e) if e.need_rescan() => Change::Notice(
                 "the kernel dropped file events (queue overflow): rescanning".to_owned(),
             ),
