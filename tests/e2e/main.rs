@@ -8,3 +8,4 @@ mod layering;
 mod run;
 mod stack;
 mod supervise;
+mod watch;

@@ -5,7 +5,7 @@
 //!
 //! Coalescing has no fixed quiet period: the loop takes the first change at once and
 //! applies it; whatever arrived meanwhile is a burst under way (a `git checkout`), so the
-//! next batch takes all of it and the rest of the burst (until events pause for 20 ms).
+//! next batch takes all of it and the rest of the burst (until events pause for 100 ms).
 //! A burst of 1,000 files is thus two batches (the first file, then the rest) while a
 //! single edit is applied without any wait.
 
@@ -14,7 +14,7 @@ pub mod notifier;
 pub mod rules;
 pub mod sync;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -90,9 +90,17 @@ pub enum WatchError {
 }
 
 /// Within a burst, the pause in events that ends it.
-const BURST_GAP: Duration = Duration::from_millis(20);
+const BURST_GAP: Duration = Duration::from_millis(100);
 /// The longest a burst's batch collects before it is applied.
 const BURST_MAX: Duration = Duration::from_secs(2);
+
+/// What identifies a version of a path: modification time, size, whether a directory.
+type Stamp = (std::time::SystemTime, u64, bool);
+
+fn stamp(p: &Path) -> Option<Stamp> {
+    let m = std::fs::symlink_metadata(p).ok()?;
+    Some((m.modified().ok()?, m.len(), m.is_dir()))
+}
 
 fn prunes(rules: &[Rule], dir: &Path) -> bool {
     let covering: Vec<&Rule> = rules.iter().filter(|r| dir.starts_with(&r.path)).collect();
@@ -138,6 +146,7 @@ pub async fn watch(
     for line in ctx.initial_sync().await {
         let _ = out.send(line);
     }
+    let mut seen: HashMap<PathBuf, Option<Stamp>> = HashMap::new();
     loop {
         let first = tokio::select! {
             c = rx.recv() => c,
@@ -158,7 +167,7 @@ pub async fn watch(
         }
         // Several paths waiting (they piled up while the previous batch was applied)
         // mean a burst is under way: take the rest of it too, until the events pause
-        // for a few ms. A lone edit (however many events it makes) never waits here.
+        // for 100 ms. A lone edit (however many events it makes) never waits here.
         if paths.len() > 1 {
             let until = started + BURST_MAX;
             while let Ok(Some(c)) =
@@ -178,6 +187,15 @@ pub async fn watch(
             } else if !p.exists() {
                 notifier.forget(&p);
             }
+        }
+        // One write makes several events (create, modify, close) that can straddle two
+        // batches: a path whose state has not changed since it was last applied is done.
+        paths.retain(|p| {
+            let now = stamp(p);
+            seen.insert(p.clone(), now) != Some(now)
+        });
+        if paths.is_empty() {
+            continue;
         }
         for line in ctx.apply(&paths, started).await {
             let _ = out.send(line);

@@ -7,8 +7,10 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use notify::event::{AccessKind, AccessMode};
-use notify::{Config, ErrorKind, Event, EventKind, PollWatcher, RecommendedWatcher, RecursiveMode, Watcher};
+use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind};
+use notify::{
+    Config, ErrorKind, Event, EventKind, PollWatcher, RecommendedWatcher, RecursiveMode, Watcher,
+};
 use tokio::sync::mpsc::UnboundedSender;
 
 /// What the watcher reports.
@@ -52,23 +54,31 @@ impl std::fmt::Debug for Notifier {
     }
 }
 
-fn handler(tx: UnboundedSender<Change>) -> impl Fn(notify::Result<Event>) + Send + 'static {
+/// The callback of a watcher. With inotify (`closes`), a write is taken from the close
+/// that ends it: the create and the data events before it would show a half-written file
+/// (and a restart or rebuild would run twice). Polling sees no closes and takes all.
+fn handler(
+    tx: UnboundedSender<Change>,
+    closes: bool,
+) -> impl Fn(notify::Result<Event>) + Send + 'static {
     move |res| {
         let change = match res {
-            // Opens and reads change nothing; a close after writing marks a finished write.
-            Ok(e)
-                if e.kind.is_access()
-                    && !matches!(
-                        e.kind,
-                        EventKind::Access(AccessKind::Close(AccessMode::Write))
-                    ) =>
-            {
-                return;
-            }
             Ok(e) if e.need_rescan() => Change::Notice(
                 "the kernel dropped file events (queue overflow): rescanning".to_owned(),
             ),
-            Ok(e) => Change::Paths(e.paths),
+            Ok(e) => {
+                let skip = match e.kind {
+                    EventKind::Access(AccessKind::Close(AccessMode::Write)) => false,
+                    EventKind::Access(_) => true,
+                    EventKind::Create(CreateKind::File)
+                    | EventKind::Modify(ModifyKind::Data(_)) => closes,
+                    _ => false,
+                };
+                if skip {
+                    return;
+                }
+                Change::Paths(e.paths)
+            }
             Err(e) => Change::Notice(format!("watch error: {e}")),
         };
         let _ = tx.send(change);
@@ -78,7 +88,7 @@ fn handler(tx: UnboundedSender<Change>) -> impl Fn(notify::Result<Event>) + Send
 impl Notifier {
     /// A watcher sending what it sees to `tx`.
     pub fn new(tx: UnboundedSender<Change>) -> Result<Notifier, NotifierError> {
-        let inotify = notify::recommended_watcher(handler(tx.clone())).map_err(|source| {
+        let inotify = notify::recommended_watcher(handler(tx.clone(), true)).map_err(|source| {
             NotifierError::Watch {
                 path: PathBuf::from("inotify"),
                 source,
@@ -161,7 +171,7 @@ impl Notifier {
     fn poll_one(&mut self, dir: &Path) {
         if self.poll.is_none() {
             let config = Config::default().with_poll_interval(Duration::from_secs(1));
-            match PollWatcher::new(handler(self.tx.clone()), config) {
+            match PollWatcher::new(handler(self.tx.clone(), false), config) {
                 Ok(p) => self.poll = Some(p),
                 Err(e) => {
                     let _ = self.tx.send(Change::Notice(format!(
