@@ -312,12 +312,14 @@ mod tests {
         };
         let src = dir.path().join("src.txt");
         std::fs::write(&src, "hello").unwrap();
+        // `/app` -> an absolute host path: inside the root it names `<root>/<that path>`,
+        // which does not exist yet: an error, and nothing lands on the host.
+        assert!(root.write_file(&src, "/app/x.txt").is_err());
+        assert!(!outside.path().join("x.txt").exists());
+        let inside_dir = dir.path().join(outside.path().strip_prefix("/").unwrap());
+        std::fs::create_dir_all(&inside_dir).unwrap();
         root.write_file(&src, "/app/x.txt").unwrap();
-        // `/app` -> absolute host path: inside the root it names `<root>/<that path>`.
-        let inside = dir
-            .path()
-            .join(outside.path().strip_prefix("/").unwrap())
-            .join("x.txt");
+        let inside = inside_dir.join("x.txt");
         assert_eq!(std::fs::read_to_string(&inside).unwrap(), "hello");
         assert!(!outside.path().join("x.txt").exists());
         assert_eq!(root.read("/app/x.txt").unwrap(), b"hello");
