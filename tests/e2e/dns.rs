@@ -242,6 +242,12 @@ fn add_host_dns_and_dns_search_land_in_the_containers_files() {
         "{hosts}"
     );
     assert_eq!(resolv, "nameserver 192.0.2.53\nsearch corp.test\n");
+    let (code, _, err) = e.run(&["run", "--rm", "--network-alias", "x", "busybox", "true"]);
+    assert_eq!(code, Some(125));
+    assert!(
+        err.contains("need a user-defined network, not bridge"),
+        "{err}"
+    );
     let (code, _, err) = e.run(&["run", "--rm", "--add-host", "nocolon", "busybox", "true"]);
     assert_eq!(code, Some(125));
     assert!(err.contains("invalid --add-host"), "{err}");
@@ -292,4 +298,108 @@ fn a_restarted_daemon_keeps_answering_for_running_containers() {
     assert_eq!(found, vec![web_ip]);
     let (code, out) = fetch(&e, "client", "web");
     assert_eq!((code, out.as_str()), (Some(0), "still-here\n"));
+}
+
+#[test]
+fn concurrent_runs_get_distinct_addresses_and_a_waiting_client_blocks_nobody() {
+    let e = Env::new("daemon_concurrent_runs");
+    e.ok(&["network", "create", "front"]);
+    e.ok(&["run", "-d", "--name", "sleeper", "busybox", "sleep", "1000"]);
+    // A client waiting for a container's exit holds a request open in the daemon.
+    let (waiter, _stdout) = e.env.spawn(&["wait", "sleeper"]);
+    let children: Vec<_> = (0..6)
+        .map(|i| {
+            e.env
+                .command()
+                .args([
+                    "run",
+                    "-d",
+                    "--name",
+                    &format!("c{i}"),
+                    "--network",
+                    "front",
+                ])
+                .args(["--network-alias", "pool", "busybox", "sleep", "1000"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let mut ips: Vec<String> = (0..6)
+        .map(|i| network_ip(&e, &format!("c{i}"), "front"))
+        .collect();
+    ips.sort();
+    ips.dedup();
+    assert_eq!(ips.len(), 6, "{ips:?}");
+    // The shared alias answers with every container that has it.
+    let mut pool = nslookup_addresses(&e, "c0", "pool").unwrap();
+    pool.sort();
+    assert_eq!(pool, ips);
+    assert_eq!(e.ok(&["ps", "-q"]).lines().count(), 7);
+    e.ok(&["kill", "sleeper"]);
+    assert_eq!(e.env.wait_spawned(waiter, Duration::from_secs(20)), Some(0));
+}
+
+#[test]
+fn network_create_options_shape_the_network_and_its_containers() {
+    let e = Env::new("network_options");
+    // The last /24 of this root's own /20 (see `net_config`), so no other test has it.
+    let h = crate::run::root_hash(&e.env.root);
+    let (second, third) = (100 + (h >> 16) % 100, (((h >> 24) & 0x0f) << 4) + 15);
+    let subnet = format!("10.{second}.{third}.0/24");
+    let gateway = format!("10.{second}.{third}.254");
+    e.ok(&[
+        "network",
+        "create",
+        "--subnet",
+        &subnet,
+        "--gateway",
+        &gateway,
+        "--ipv6",
+        "--label",
+        "team=web",
+        "-o",
+        "com.docker.network.driver.mtu=1400",
+        "front",
+    ]);
+    let net: serde_json::Value =
+        serde_json::from_str(&e.ok(&["network", "inspect", "front"])).unwrap();
+    assert_eq!(net[0]["subnet"], subnet.as_str());
+    assert_eq!(net[0]["gateway"], gateway.as_str());
+    assert_eq!(net[0]["mtu"], 1400);
+    assert_eq!(net[0]["labels"]["team"], "web");
+    let subnet6 = net[0]["subnet6"].as_str().unwrap().to_string();
+    // `fd89:…::/64` -> `fd89:…::99`.
+    let ip6 = format!(
+        "{}::99",
+        subnet6.trim_end_matches("/64").trim_end_matches(':')
+    );
+    let (code, out, err) = e.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "front",
+        "--ip6",
+        &ip6,
+        "busybox",
+        "sh",
+        "-c",
+        "ip -o link show eth0; ip -o -6 addr show eth0 scope global; cat /etc/resolv.conf",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains(" mtu 1400 "), "{out}");
+    assert!(out.contains(&format!("inet6 {ip6}/64")), "{out}");
+    assert!(out.ends_with(&format!("nameserver {gateway}\n")), "{out}");
+    let (code, _, err) = e.run(&["network", "create", "-o", "colour=blue", "x"]);
+    assert_eq!(code, Some(125));
+    assert!(err.contains("unknown network option"), "{err}");
 }

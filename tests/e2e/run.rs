@@ -92,7 +92,7 @@ fn links_with(prefix: &str) -> Vec<String> {
 }
 
 /// berth's FNV-1a hash of a root path, from which it names the root's links and nft table.
-fn root_hash(root: &Path) -> u32 {
+pub(crate) fn root_hash(root: &Path) -> u32 {
     root.as_os_str()
         .as_encoded_bytes()
         .iter()
@@ -489,11 +489,33 @@ fn container_and_network_routes_answer_as_the_openapi_document_says() {
         (!l.is_null()).then_some(l)
     });
     assert_eq!(line["log"], "up\n");
+    // `since` filters by the time each line was written.
+    let later = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3600;
+    let resp = e
+        .env
+        .http("GET", &format!("/v1/containers/web/logs?since={later}"));
+    assert_eq!((resp.status, resp.body.as_str()), (200, ""));
+    assert_eq!(e.ok(&["logs", "--since", "10m", "web"]), "up\n");
+    let stamped = e.ok(&["logs", "--since", "2000-01-01T00:00:00Z", "-t", "web"]);
+    assert!(
+        stamped.starts_with("20") && stamped.ends_with("Z up\n"),
+        "{stamped:?}"
+    );
     let missing = check("GET", "/v1/containers/nosuch", 404);
     assert_eq!(missing["message"], "No such container: nosuch");
     assert_eq!(missing["exit_code"], 125);
     check("GET", "/v1/containers/web/logs?tail=x", 400);
     check("POST", "/v1/containers/web/kill?signal=NOPE", 400);
+    let top = check("GET", "/v1/containers/web/top", 200);
+    assert!(top.as_array().is_some_and(|p| !p.is_empty()), "{top}");
+    let stats = check("GET", "/v1/containers/web/stats", 200);
+    assert!(stats["pids_current"].as_u64() >= Some(1), "{stats}");
+    check("POST", "/v1/containers/web/pause", 200);
+    check("POST", "/v1/containers/web/unpause", 200);
     let nets = check("GET", "/v1/networks", 200);
     assert_eq!(nets.as_array().map(Vec::len), Some(2));
     let front = check("GET", "/v1/networks/front", 200);
@@ -509,6 +531,8 @@ fn container_and_network_routes_answer_as_the_openapi_document_says() {
     assert_eq!(waited["exit_code"], 3);
     check("POST", "/v1/containers/web/kill", 409);
     check("POST", "/v1/containers/web/start", 200);
+    check("POST", "/v1/containers/web/restart?t=1", 200);
+    check("GET", "/v1/containers/web/top", 200);
     check("POST", "/v1/containers/web/kill?signal=KILL", 200);
     check("DELETE", "/v1/containers/web?force=true", 200);
     check("DELETE", "/v1/networks/front", 200);
@@ -548,10 +572,75 @@ fn run_t_and_exec_t_give_the_process_a_terminal() {
         "{:?}",
         String::from_utf8_lossy(&out.stdout)
     );
+    // On a real terminal (util-linux `script` makes one), the container's has our size from
+    // its first instruction on.
+    let cmd = format!(
+        "stty rows 33 cols 77; {} --root {} --run-dir {} run -it --rm busybox stty size",
+        berth_tests::berth_bin().display(),
+        e.env.root.display(),
+        e.env.run_dir.display()
+    );
+    let mut script = Command::new("script")
+        .args(["-qc", &cmd, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let keep_open = script.stdin.take();
+    let out = script.wait_with_output().unwrap();
+    drop(keep_open);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "33 77\r\n");
     e.ok(&["run", "-d", "--name", "s", "busybox", "sleep", "1000"]);
     let out = e.ok(&["exec", "-t", "s", "tty"]);
     assert!(out.starts_with("/dev/pts/"), "{out:?}");
     let (code, out, _) = e.run(&["exec", "s", "tty"]);
     assert_eq!((code, out.as_str()), (Some(1), "not a tty\n"));
     assert_eq!(e.ok(&["ps", "-q"]).lines().count(), 1);
+}
+
+#[test]
+fn pause_unpause_restart_top_and_stats() {
+    let e = Env::new("run_pause");
+    let id = e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "p",
+        "busybox",
+        "sh",
+        "-c",
+        "while true; do sleep 0.1; done",
+    ]);
+    let short = id.trim()[..12].to_string();
+    let freezer = format!("/sys/fs/cgroup/freezer/berth/{short}/freezer.state");
+    assert_eq!(e.ok(&["pause", "p"]), "p\n");
+    assert_eq!(std::fs::read_to_string(&freezer).unwrap().trim(), "FROZEN");
+    assert_eq!(e.inspect("p")["State"]["Paused"], true);
+    let ps = e.ok(&["ps"]);
+    assert!(ps.contains("(Paused)"), "{ps}");
+    assert_eq!(e.ok(&["unpause", "p"]), "p\n");
+    assert_eq!(std::fs::read_to_string(&freezer).unwrap().trim(), "THAWED");
+    let top = e.ok(&["top", "p"]);
+    assert!(top.starts_with("UID"), "{top}");
+    assert!(
+        top.lines()
+            .any(|l| l.ends_with("sh -c while true; do sleep 0.1; done")),
+        "{top}"
+    );
+    let stats = e.ok(&["stats", "--no-stream", "p"]);
+    let row = stats.lines().nth(1).expect("one row");
+    assert!(row.starts_with(&format!("{short}   p ")), "{stats}");
+    let pids: u64 = row.split_whitespace().last().unwrap().parse().unwrap();
+    assert!(pids >= 1, "{stats}");
+    let pid = e.inspect("p")["State"]["Pid"].clone();
+    assert_eq!(e.ok(&["restart", "-t", "1", "p"]), "p\n");
+    let after = e.inspect("p");
+    assert_eq!(after["State"]["Running"], true);
+    assert_ne!(after["State"]["Pid"], pid);
+    // A paused container still stops.
+    e.ok(&["pause", "p"]);
+    assert_eq!(e.ok(&["stop", "-t", "1", "p"]), "p\n");
+    let (code, _, err) = e.run(&["top", "p"]);
+    assert_eq!(code, Some(125));
+    assert!(err.contains("is not running"), "{err}");
 }

@@ -127,7 +127,7 @@ services:
     stop_grace_period: 1s
   init:
     image: busybox:latest
-    command: ["sh", "-c", "sleep 0.5; echo hello from the stack > /www/index.html"]
+    command: ["sh", "-c", "sleep 0.5; echo hello from the stack > /www/index.html; echo initialised"]
     volumes: [site:/www]
   web:
     image: busybox:latest
@@ -174,9 +174,26 @@ fn up_starts_services_in_dependency_order_and_the_published_port_answers() {
     let port = port.trim().to_owned();
     let body = eventually("web to answer", Duration::from_secs(10), || http_get(&port));
     assert_eq!(body, "hello from the stack\n");
+    let (logs, _) = stack_ok(&e, &dir, &["stack", "logs", "--no-log-prefix", "init"]);
+    assert_eq!(logs, "initialised\n");
+    let (logs, _) = stack_ok(&e, &dir, &["stack", "logs"]);
+    assert!(logs.contains("ordered-init-1 | initialised"), "{logs}");
     let (ls, _) = stack_ok(&e, &dir, &["ls"]);
     assert!(ls.contains("ordered"), "{ls}");
     assert!(ls.contains(dir.to_str().unwrap()), "{ls}");
+    // The stack routes answer as the OpenAPI document says.
+    use berth_tests::openapi::{self, OpenApi};
+    let api = OpenApi::load(&openapi::default_path());
+    for path in ["/v1/stacks", "/v1/stacks/ordered/ps"] {
+        let resp = e.env.http("GET", path);
+        assert_eq!(resp.status, 200, "{path}: {}", resp.body);
+        api.check("GET", path, &resp)
+            .unwrap_or_else(|err| panic!("{err}\nbody: {}", resp.body));
+    }
+    let list: serde_json::Value =
+        serde_json::from_str(&e.env.http("GET", "/v1/stacks").body).unwrap();
+    assert_eq!(list[0]["name"], "ordered");
+    assert_eq!(list[0]["status"], "exited(1), running(2)");
     stack_ok(&e, &dir, &["down", "-v"]);
 }
 
@@ -225,6 +242,18 @@ services:
     let (env, _) = stack_ok(&e, &dir, &["stack", "ps", "-q", "web"]);
     let out = e.ok(&["exec", env.trim(), "sh", "-c", "echo $GREETING"]);
     assert_eq!(out, "bonjour\n");
+    // web leaves the file: its container is an orphan, reported, then removed on request.
+    let db_only = yaml.split("  web:").next().unwrap();
+    std::fs::write(dir.join("compose.yaml"), db_only).unwrap();
+    let (_, err) = stack_ok(&e, &dir, &["up", "-d"]);
+    assert!(
+        err.contains("Found orphan containers (edit-web-1) for this project (edit)"),
+        "{err}"
+    );
+    assert_eq!(ps(&e, &dir).len(), 2);
+    stack_ok(&e, &dir, &["up", "-d", "--remove-orphans"]);
+    let names: Vec<String> = ps(&e, &dir).into_iter().map(|(n, ..)| n).collect();
+    assert_eq!(names, ["edit-db-1"]);
     stack_ok(&e, &dir, &["down"]);
 }
 

@@ -256,3 +256,26 @@ fn conflicting_supervision_flags_are_refused() {
     let ps = e.env.run_ok(&["ps", "-aq"]);
     assert_eq!(ps.trim(), "", "no container was created");
 }
+
+#[test]
+fn a_detached_rm_container_is_removed_by_the_daemon_when_it_exits() {
+    let e = Env::new("supervise-rm");
+    let id = e
+        .env
+        .run_ok(&["run", "-d", "--rm", "busybox", "sh", "-c", "sleep 0.3"])
+        .trim()
+        .to_string();
+    eventually("the container to be removed", WAIT, || {
+        e.env.run_ok(&["ps", "-aq"]).trim().is_empty().then_some(())
+    });
+    assert!(!e.env.root.join("containers").join(&id).exists());
+    assert!(!state_path(&e.env.root, &id).exists());
+    let actions: Vec<String> = e
+        .env
+        .events()
+        .into_iter()
+        .filter(|ev| ev["id"] == id.as_str())
+        .map(|ev| ev["action"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(actions, ["start", "die", "destroy"]);
+}

@@ -174,7 +174,7 @@ fn a_burst_of_1000_files_travels_as_one_batch_after_the_first_file() {
         std::fs::write(src.join(format!("f{i:04}.txt")), format!("{i}\n")).unwrap();
     }
     // The first file goes out at once; the rest of the burst is the next batch (on a
-    // loaded machine the writer can pause for longer than the 100 ms that ends a burst,
+    // loaded machine the writer can pause for longer than the 200 ms that ends a burst,
     // so one more batch is tolerated, but the bulk must travel together).
     let mut batches = Vec::new();
     while batches.iter().sum::<u64>() < 1000 {
@@ -363,4 +363,60 @@ fn two_services_watching_overlapping_paths_each_get_what_their_rules_say() {
     );
     drop(lines);
     stack_ok(&e, &dir, &["down"]);
+}
+
+#[test]
+fn cp_copies_files_and_trees_both_ways_and_container_symlinks_stay_inside() {
+    let e = Env::new("watch_cp");
+    e.ok(&["run", "-d", "--name", "cpt", "busybox", "sleep", "1000"]);
+    let host = e.env.dir().join("host");
+    std::fs::create_dir_all(host.join("tree/sub")).unwrap();
+    std::fs::write(host.join("tree/a.txt"), "a\n").unwrap();
+    std::fs::write(host.join("tree/sub/b.txt"), "b\n").unwrap();
+    std::fs::write(host.join("one.txt"), "one\n").unwrap();
+    let h = |p: &str| host.join(p).to_str().unwrap().to_owned();
+
+    // In: a tree into an existing directory, a file to a new name.
+    e.ok(&["cp", &h("tree"), "cpt:/tmp"]);
+    assert_eq!(
+        exec(&e, "cpt", "cat /tmp/tree/a.txt /tmp/tree/sub/b.txt").as_deref(),
+        Some("a\nb\n")
+    );
+    e.ok(&["cp", &h("one.txt"), "cpt:/renamed.txt"]);
+    assert_eq!(
+        exec(&e, "cpt", "cat /renamed.txt").as_deref(),
+        Some("one\n")
+    );
+
+    // Out: a tree to a new name, a file into an existing directory.
+    e.ok(&["cp", "cpt:/tmp/tree", &h("out")]);
+    assert_eq!(
+        std::fs::read_to_string(host.join("out/sub/b.txt")).unwrap(),
+        "b\n"
+    );
+    e.ok(&["cp", "cpt:/renamed.txt", &h("tree")]);
+    assert_eq!(
+        std::fs::read_to_string(host.join("tree/renamed.txt")).unwrap(),
+        "one\n"
+    );
+
+    // A symlink in the container pointing at `/` resolves to the container's root, never
+    // the host's.
+    exec(&e, "cpt", "ln -s / /tmp/escape").unwrap();
+    let marker = format!("berth-cp-{}", std::process::id());
+    e.ok(&["cp", &h("one.txt"), &format!("cpt:/tmp/escape/{marker}")]);
+    assert_eq!(
+        exec(&e, "cpt", &format!("cat /{marker}")).as_deref(),
+        Some("one\n")
+    );
+    assert!(
+        !Path::new("/").join(&marker).exists(),
+        "written on the host"
+    );
+
+    // A stopped container cannot be copied from.
+    e.ok(&["stop", "-t", "1", "cpt"]);
+    let (code, _, err) = e.run(&["cp", "cpt:/renamed.txt", &h("x")]);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("not running"), "{err}");
 }

@@ -4,8 +4,9 @@
 //! take `include` → decode into the typed model (short syntaxes expanded, located type
 //! errors) → make paths absolute → (when needed) to JSON → resolve `extends` → add
 //! included projects. Files are then merged in order with the rules of [`crate::merge`],
-//! on their JSON form. A lone document without `extends` or `include` skips the JSON
-//! round trip: merging it into nothing would give it back unchanged.
+//! on their JSON form; documents without `extends`, `include` or merge tags are merged in
+//! the model instead ([`crate::merge_model`]), which applies the same rules without
+//! turning whole files into JSON.
 //! The interpolated trees are kept so later phases can point at file:line:column.
 
 use std::collections::HashMap;
@@ -71,23 +72,41 @@ impl<'a> Loader<'a> {
         merge_docs(docs)
     }
 
-    /// Loads and merges `files` in order into the model. A single document that needs no
-    /// merge, `extends` or `include` is used as decoded, without the JSON round trip.
+    /// Loads and merges `files` in order into the model. Documents without merge tags,
+    /// `extends` or `include` are merged in the model ([`crate::merge_model`]); from the
+    /// first other one on, the merge goes on in JSON.
     pub fn load_project(
         &mut self,
         files: &[FileRef],
         scope: &Scope,
     ) -> Result<Project, Diagnostic> {
-        let mut docs = self.load_docs(files, scope)?;
-        if docs.len() == 1
-            && let Some(Doc::Typed(_, _)) = docs.last()
-            && let Some(Doc::Typed(project, _)) = docs.pop()
-        {
-            return Ok(*project);
+        let mut typed: Option<Project> = None;
+        let mut json: Option<Value> = None;
+        for doc in self.load_docs(files, scope)? {
+            match doc {
+                Doc::Typed(project, tags) if json.is_none() && tags.is_empty() => {
+                    match &mut typed {
+                        Some(acc) => crate::merge_model::merge_projects(acc, *project)?,
+                        None => typed = Some(*project),
+                    }
+                }
+                doc => {
+                    let acc = match json.take() {
+                        Some(acc) => acc,
+                        None => match typed.take() {
+                            Some(p) => to_json(&p)?,
+                            None => Value::Object(serde_json::Map::new()),
+                        },
+                    };
+                    json = Some(merge_doc(acc, doc)?);
+                }
+            }
         }
-        let merged = merge_docs(docs)?;
-        serde_json::from_value(merged)
-            .map_err(|e| Diagnostic::new(StackError::Encode(e.to_string())))
+        match json {
+            Some(merged) => serde_json::from_value(merged)
+                .map_err(|e| Diagnostic::new(StackError::Encode(e.to_string()))),
+            None => Ok(typed.unwrap_or_default()),
+        }
     }
 
     fn load_docs(&mut self, files: &[FileRef], scope: &Scope) -> Result<Vec<Doc>, Diagnostic> {
@@ -231,13 +250,19 @@ fn to_json(project: &Project) -> Result<Value, Diagnostic> {
 fn merge_docs(docs: Vec<Doc>) -> Result<Value, Diagnostic> {
     let mut acc = Value::Object(serde_json::Map::new());
     for doc in docs {
-        let (value, tags) = match doc {
-            Doc::Typed(project, tags) => (to_json(&project)?, tags),
-            Doc::Json(value, tags) => (value, tags),
-        };
-        apply_resets(&mut acc, &tags);
-        merge(&mut acc, value, &mut Vec::new(), &tags);
+        acc = merge_doc(acc, doc)?;
     }
+    Ok(acc)
+}
+
+/// Merges one document into `acc` with the rules of [`crate::merge`].
+fn merge_doc(mut acc: Value, doc: Doc) -> Result<Value, Diagnostic> {
+    let (value, tags) = match doc {
+        Doc::Typed(project, tags) => (to_json(&project)?, tags),
+        Doc::Json(value, tags) => (value, tags),
+    };
+    apply_resets(&mut acc, &tags);
+    merge(&mut acc, value, &mut Vec::new(), &tags);
     Ok(acc)
 }
 

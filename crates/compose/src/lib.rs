@@ -8,7 +8,7 @@
 //! 3. [`interpolate`]: `${VAR}` and friends in every value, from [`env`];
 //! 4. [`include`] and [`extends`]: other files pulled in;
 //! 5. [`decode`]: the tree into the typed [`model`] (short syntaxes expanded);
-//! 6. [`merge`]: files merged in order;
+//! 6. [`merge`]: files merged in order (in the model where possible, `merge_model`);
 //! 7. [`profiles`], [`canonical`] defaults, [`validate`] cross-references.
 //!
 //! ```no_run
@@ -35,6 +35,7 @@ mod extends;
 pub mod include;
 pub mod interpolate;
 pub mod merge;
+mod merge_model;
 pub mod model;
 pub mod profiles;
 pub mod scalar;

@@ -34,6 +34,11 @@ impl Tags {
         t
     }
 
+    /// Whether the file has no `!override` and no `!reset`.
+    pub fn is_empty(&self) -> bool {
+        self.overrides.is_empty() && self.resets.is_empty()
+    }
+
     fn is_override(&self, path: &str) -> bool {
         self.overrides.iter().any(|p| p == path)
     }

@@ -319,3 +319,51 @@ pub struct ContainerRef {
     /// The name.
     pub name: String,
 }
+
+/// One process of `GET /v1/containers/{id}/top`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerProcess {
+    /// Host pid.
+    pub pid: i32,
+    /// Host pid of its parent.
+    pub ppid: i32,
+    /// Real user id, as the host sees it.
+    pub uid: u32,
+    /// Command line.
+    pub command: String,
+}
+
+/// `GET /v1/containers/{id}/stats`: the container's cgroup counters now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerStats {
+    /// Reading time (RFC 3339), for rates between two readings.
+    pub read: String,
+    /// CPU time used, nanoseconds.
+    pub cpu_usage_ns: u64,
+    /// Memory in use, bytes.
+    pub memory_usage: u64,
+    /// Memory limit, bytes (`None`: unlimited).
+    pub memory_limit: Option<u64>,
+    /// Processes and threads.
+    pub pids_current: u64,
+    /// Pids limit (`None`: unlimited).
+    pub pids_limit: Option<u64>,
+    /// Bytes read from block devices.
+    pub io_read_bytes: u64,
+    /// Bytes written to block devices.
+    pub io_write_bytes: u64,
+}
+
+/// Query of `GET`/`PUT /v1/containers/{id}/archive`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArchiveQuery {
+    /// The path in the container.
+    pub path: String,
+}
+
+/// Answer of `PUT /v1/containers/{id}/archive`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArchiveResult {
+    /// Files and directories written.
+    pub copied: usize,
+}

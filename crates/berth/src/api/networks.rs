@@ -10,10 +10,20 @@ use serde::{Deserialize, Serialize};
 pub struct NetworkCreate {
     /// The name.
     pub name: String,
-    /// Subnet in CIDR form (default: the next free one of the root's pool).
+    /// IPv4 subnet in CIDR form (default: the next free one of the root's pool).
     pub subnet: Option<String>,
+    /// IPv4 gateway (default: the subnet's first address).
+    pub gateway: Option<String>,
     /// No way out: no masquerade and no default route in containers.
     pub internal: bool,
+    /// Give the network an IPv6 subnet too.
+    pub enable_ipv6: bool,
+    /// IPv6 subnet (default: a /64 of the root's IPv6 pool).
+    pub subnet6: Option<String>,
+    /// MTU of the bridge and its veths (default 1500).
+    pub mtu: Option<u32>,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
 }
 
 /// A network.

@@ -17,6 +17,10 @@
 //! POST   /v1/containers/{id}/wait            wait for the exit, answer its code
 //! GET    /v1/containers/{id}/logs?follow=&tail=&since=   NDJSON log lines
 //! GET    /v1/containers/{id}/port            published ports
+//! POST   /v1/containers/{id}/{pause|unpause} freeze / thaw
+//! POST   /v1/containers/{id}/restart?t=      stop, then start
+//! GET    /v1/containers/{id}/top             processes
+//! GET    /v1/containers/{id}/stats           cgroup counters now
 //! GET    /v1/networks                        list
 //! POST   /v1/networks                        create; body NetworkCreate
 //! POST   /v1/networks/prune                  remove unused networks
@@ -80,6 +84,18 @@ pub const CONTAINER_WAIT: &str = "/v1/containers/{id}/wait";
 pub const CONTAINER_LOGS: &str = "/v1/containers/{id}/logs";
 /// `GET`: a container's published ports.
 pub const CONTAINER_PORT: &str = "/v1/containers/{id}/port";
+/// `GET`: a tar archive of `?path=` in a running container; `PUT`: extract one there.
+pub const CONTAINER_ARCHIVE: &str = "/v1/containers/{id}/archive";
+/// `POST`: freeze a container.
+pub const CONTAINER_PAUSE: &str = "/v1/containers/{id}/pause";
+/// `POST`: thaw a container.
+pub const CONTAINER_UNPAUSE: &str = "/v1/containers/{id}/unpause";
+/// `POST`: stop and start a container.
+pub const CONTAINER_RESTART: &str = "/v1/containers/{id}/restart";
+/// `GET`: a container's processes.
+pub const CONTAINER_TOP: &str = "/v1/containers/{id}/top";
+/// `GET`: a container's resource counters.
+pub const CONTAINER_STATS: &str = "/v1/containers/{id}/stats";
 /// `GET`: list networks; `POST`: create one.
 pub const NETWORKS: &str = "/v1/networks";
 /// `POST`: remove every unused network.
@@ -140,6 +156,13 @@ mod tests {
         ("post", CONTAINER_WAIT),
         ("get", CONTAINER_LOGS),
         ("get", CONTAINER_PORT),
+        ("get", CONTAINER_ARCHIVE),
+        ("put", CONTAINER_ARCHIVE),
+        ("post", CONTAINER_PAUSE),
+        ("post", CONTAINER_UNPAUSE),
+        ("post", CONTAINER_RESTART),
+        ("get", CONTAINER_TOP),
+        ("get", CONTAINER_STATS),
         ("get", NETWORKS),
         ("post", NETWORKS),
         ("post", NETWORKS_PRUNE),

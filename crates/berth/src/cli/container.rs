@@ -111,11 +111,23 @@ pub enum Commands {
     Exec(ExecArgs),
     /// List a container's published ports.
     Port(PortArgs),
+    /// Copy files between a running container and the host (`CONTAINER:PATH` on one side).
+    Cp(super::container_copy::CpArgs),
+    /// Freeze every process of running containers.
+    Pause(NamesArgs),
+    /// Thaw paused containers.
+    Unpause(NamesArgs),
+    /// Stop (when running) and start containers again.
+    Restart(StopArgs),
+    /// Show a container's processes.
+    Top(PortArgs),
+    /// Show containers' CPU, memory and pids usage.
+    Stats(super::container_stats::StatsArgs),
     /// Manage networks.
     Network(super::container_network::NetworkArgs),
 }
 
-/// `berth port`.
+/// `berth port`, `berth top`.
 #[derive(Debug, clap::Args)]
 pub struct PortArgs {
     /// Container name or id.
@@ -144,15 +156,22 @@ pub struct NamesArgs {
     containers: Vec<String>,
 }
 
-/// `berth stop`.
+/// `berth stop`, `berth restart`.
 #[derive(Debug, clap::Args)]
 pub struct StopArgs {
-    /// Seconds to wait before killing.
-    #[arg(short = 't', long = "time", default_value_t = 10)]
-    time: u64,
+    /// Seconds to wait before killing (default: the container's `--stop-timeout`, else 10).
+    #[arg(short = 't', long = "time")]
+    time: Option<u64>,
     /// Container names or ids.
     #[arg(required = true)]
     containers: Vec<String>,
+}
+
+impl StopArgs {
+    /// `?t=N` when a time was given.
+    fn query(&self) -> String {
+        self.time.map(|t| format!("?t={t}")).unwrap_or_default()
+    }
 }
 
 /// `berth kill`.
@@ -186,7 +205,7 @@ pub fn run(global: &GlobalArgs, command: Commands) -> ExitCode {
         Commands::Ps(a) => ps(global, &a),
         Commands::Inspect(a) => inspect(global, &a),
         Commands::Stop(a) => each(global, &a.containers, |name| {
-            format!("{}?t={}", paths::fill(paths::CONTAINER_STOP, name), a.time)
+            format!("{}{}", paths::fill(paths::CONTAINER_STOP, name), a.query())
         }),
         Commands::Start(a) => each(global, &a.containers, |name| {
             paths::fill(paths::CONTAINER_START, name)
@@ -205,6 +224,22 @@ pub fn run(global: &GlobalArgs, command: Commands) -> ExitCode {
         Commands::Wait(a) => wait(global, &a),
         Commands::Network(a) => super::container_network::run(global, &a),
         Commands::Port(a) => port(global, &a),
+        Commands::Cp(a) => super::container_copy::cp(global, &a),
+        Commands::Pause(a) => each(global, &a.containers, |name| {
+            paths::fill(paths::CONTAINER_PAUSE, name)
+        }),
+        Commands::Unpause(a) => each(global, &a.containers, |name| {
+            paths::fill(paths::CONTAINER_UNPAUSE, name)
+        }),
+        Commands::Restart(a) => each(global, &a.containers, |name| {
+            format!(
+                "{}{}",
+                paths::fill(paths::CONTAINER_RESTART, name),
+                a.query()
+            )
+        }),
+        Commands::Top(a) => super::container_stats::top(global, &a.container),
+        Commands::Stats(a) => super::container_stats::stats(global, &a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -19,12 +19,24 @@ pub struct NetworkArgs {
 enum NetworkCommand {
     /// Create a bridge network.
     Create {
-        /// Subnet in CIDR form (default: the next free one of the root's pool).
+        /// Subnet in CIDR form, IPv4 or IPv6 (default: the next free one of the root's pool).
         #[arg(long)]
-        subnet: Option<String>,
+        subnet: Vec<String>,
+        /// IPv4 gateway (default: the subnet's first address).
+        #[arg(long)]
+        gateway: Option<String>,
         /// No way out: no masquerade and no default route in containers.
         #[arg(long)]
         internal: bool,
+        /// Give the network an IPv6 subnet too.
+        #[arg(long)]
+        ipv6: bool,
+        /// A label `KEY=VALUE`.
+        #[arg(long)]
+        label: Vec<String>,
+        /// Driver option: `mtu=N` (also Docker's `com.docker.network.driver.mtu=N`).
+        #[arg(short = 'o', long = "opt")]
+        opt: Vec<String>,
         /// Network name.
         name: String,
     },
@@ -76,6 +88,23 @@ enum NetworkCommand {
     },
 }
 
+/// The MTU among `-o` driver options; any other option is refused.
+fn mtu_option(opts: &[String]) -> Result<Option<u32>, CliError> {
+    let mut mtu = None;
+    for o in opts {
+        match o.split_once('=') {
+            Some(("mtu" | "com.docker.network.driver.mtu", v)) => {
+                mtu = Some(
+                    v.parse()
+                        .map_err(|_| CliError::Usage(format!("invalid MTU {v:?}")))?,
+                );
+            }
+            _ => return Err(CliError::Usage(format!("unknown network option {o:?}"))),
+        }
+    }
+    Ok(mtu)
+}
+
 /// Runs `berth network …`.
 pub fn run(global: &GlobalArgs, args: &NetworkArgs) -> Result<(), CliError> {
     block_on(async {
@@ -83,13 +112,30 @@ pub fn run(global: &GlobalArgs, args: &NetworkArgs) -> Result<(), CliError> {
         match &args.command {
             NetworkCommand::Create {
                 subnet,
+                gateway,
                 internal,
+                ipv6,
+                label,
+                opt,
                 name,
             } => {
+                let (subnet6, subnet4): (Vec<&String>, Vec<&String>) =
+                    subnet.iter().partition(|s| s.contains(':'));
                 let body = NetworkCreate {
                     name: name.clone(),
-                    subnet: subnet.clone(),
+                    subnet: subnet4.first().map(|s| s.to_string()),
+                    gateway: gateway.clone(),
                     internal: *internal,
+                    enable_ipv6: *ipv6,
+                    subnet6: subnet6.first().map(|s| s.to_string()),
+                    mtu: mtu_option(opt)?,
+                    labels: label
+                        .iter()
+                        .map(|l| match l.split_once('=') {
+                            Some((k, v)) => (k.to_owned(), v.to_owned()),
+                            None => (l.clone(), String::new()),
+                        })
+                        .collect(),
                 };
                 let n: Network = c.post_json(paths::NETWORKS, &body).await?;
                 println!("{}", n.id);

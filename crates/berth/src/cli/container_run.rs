@@ -116,7 +116,8 @@ pub struct RunArgs {
     /// A label `KEY=VALUE`.
     #[arg(short = 'l', long = "label")]
     label: Vec<String>,
-    /// Keep standard input open (only with `-t`: the terminal is the container's input).
+    /// Keep standard input open (with `-t`: the terminal is the container's input; without
+    /// it, input is not connected yet).
     #[arg(short = 'i', long)]
     interactive: bool,
     /// Run the process on a pseudo-terminal connected to this one.
@@ -319,11 +320,22 @@ pub fn run(global: &GlobalArgs, args: &RunArgs) -> ExitCode {
     let result = block_on(async {
         let c = client(global).await?;
         let mut request = args.request();
+        if args.interactive && !args.tty {
+            eprintln!(
+                "berth: warning: -i without -t: standard input is not connected (berth passes \
+                 input to a container through its terminal: use -it)"
+            );
+        }
+        if args.tty && args.detach {
+            eprintln!(
+                "berth: warning: -t with -d: the container gets no terminal, its output is logged"
+            );
+        }
         let console = if args.tty && !args.detach {
             let console = super::container_tty::Console::listen(&global.run_dir)?;
             request.tty = true;
             request.console_socket = Some(console.path().display().to_string());
-            Some(console)
+            Some(console.accept())
         } else {
             None
         };
@@ -355,12 +367,12 @@ pub fn run(global: &GlobalArgs, args: &RunArgs) -> ExitCode {
 async fn attach(
     c: &Client,
     id: &str,
-    console: Option<super::container_tty::Console>,
+    console: Option<super::container_tty::Accepting>,
     stdin: bool,
 ) -> Result<i32, CliError> {
     let proxy = proxy_signals(c.clone(), id.to_owned());
     match console {
-        Some(console) => console.relay(stdin).await?,
+        Some(accepting) => super::container_tty::Console::relay(accepting, stdin).await?,
         None => {
             let path = format!("{}?follow=true", paths::fill(paths::CONTAINER_LOGS, id));
             print_logs(c, &path, false).await?;

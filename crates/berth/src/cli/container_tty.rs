@@ -20,13 +20,28 @@
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
+use tokio::net::UnixListener;
 
 use berth_runtime::console::receive_fd;
 use nix::sys::termios::{SetArg, cfmakeraw, tcgetattr, tcsetattr};
 
 use super::container::CliError;
+
+/// Copies our terminal's size to the container's on every `SIGWINCH`, until aborted.
+fn follow_window_size(master: OwnedFd) -> tokio::task::JoinHandle<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let winch = signal(SignalKind::window_change());
+    tokio::spawn(async move {
+        let Ok(mut winch) = winch else { return };
+        while winch.recv().await.is_some() {
+            let _ = berth_runtime::sys::copy_window_size(std::io::stdin().as_fd(), master.as_fd());
+        }
+    })
+}
+
+/// The wait for the terminal started by [`Console::accept`].
+pub type Accepting = tokio::task::JoinHandle<Result<(Console, OwnedFd), CliError>>;
 
 /// A listening console socket, removed when dropped.
 #[derive(Debug)]
@@ -50,7 +65,8 @@ fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Cl
 }
 
 impl Console {
-    /// Listens on `<run_dir>/console-<pid>.sock` (short enough for a socket path).
+    /// Listens on `<run_dir>/console-<pid>.sock` (short enough for a socket path); call
+    /// within the tokio runtime.
     pub fn listen(run_dir: &Path) -> Result<Console, CliError> {
         std::fs::create_dir_all(run_dir).map_err(io("create directory", run_dir))?;
         let path = run_dir.join(format!("console-{}.sock", std::process::id()));
@@ -64,29 +80,56 @@ impl Console {
         &self.path
     }
 
-    /// Receives the terminal and relays it until the container's side closes: this process's
-    /// standard input (in raw mode when it is a terminal) to the container, its output to
-    /// standard output. `stdin` false: nothing is sent (Docker's `-t` without `-i`).
-    pub async fn relay(self, stdin: bool) -> Result<(), CliError> {
-        tokio::task::spawn_blocking(move || self.relay_blocking(stdin))
-            .await
-            .map_err(|e| CliError::Io {
-                op: "relay",
-                path: "terminal".into(),
-                source: std::io::Error::other(e),
-            })?
+    /// Starts waiting for the terminal, before the container is created: the moment the
+    /// runtime sends it, its window size is set to ours, before the daemon starts the process
+    /// (which would otherwise see a 0x0 terminal).
+    pub fn accept(self) -> Accepting {
+        tokio::spawn(async move {
+            let (conn, _) = self
+                .listener
+                .accept()
+                .await
+                .map_err(io("accept on", &self.path))?;
+            let conn = conn
+                .into_std()
+                .and_then(|c| c.set_nonblocking(false).map(|()| c))
+                .map_err(io("accept on", &self.path))?;
+            // The runtime connects only to send the terminal: it is already there.
+            let master = receive_fd(&conn).map_err(|e| CliError::Io {
+                op: "receive the terminal on",
+                path: self.path.display().to_string(),
+                source: std::io::Error::other(e.to_string()),
+            })?;
+            let _ = berth_runtime::sys::copy_window_size(std::io::stdin().as_fd(), master.as_fd());
+            Ok((self, master))
+        })
     }
 
-    fn relay_blocking(self, forward_stdin: bool) -> Result<(), CliError> {
-        let (conn, _) = self
-            .listener
-            .accept()
-            .map_err(io("accept on", &self.path))?;
-        let master: OwnedFd = receive_fd(&conn).map_err(|e| CliError::Io {
-            op: "receive the terminal on",
-            path: self.path.display().to_string(),
-            source: std::io::Error::other(e.to_string()),
-        })?;
+    /// Relays the terminal `accepted` brings until the container's side closes: this
+    /// process's standard input (in raw mode when it is a terminal) to the container, its
+    /// output to standard output; the window size follows ours (`SIGWINCH`). `stdin` false:
+    /// nothing is sent (Docker's `-t` without `-i`).
+    pub async fn relay(accepted: Accepting, stdin: bool) -> Result<(), CliError> {
+        let join = |e: tokio::task::JoinError| CliError::Io {
+            op: "relay",
+            path: "terminal".into(),
+            source: std::io::Error::other(e),
+        };
+        let (console, master) = accepted.await.map_err(join)??;
+        let resize = match master.try_clone() {
+            Ok(fd) => Some(follow_window_size(fd)),
+            Err(_) => None,
+        };
+        let relayed = tokio::task::spawn_blocking(move || console.relay_blocking(master, stdin))
+            .await
+            .map_err(join);
+        if let Some(task) = resize {
+            task.abort();
+        }
+        relayed?
+    }
+
+    fn relay_blocking(self, master: OwnedFd, forward_stdin: bool) -> Result<(), CliError> {
         let stdin = std::io::stdin();
         let saved = tcgetattr(stdin.as_fd()).ok();
         if let Some(t) = &saved {

@@ -2,9 +2,11 @@
 
 mod build;
 mod container;
+mod container_copy;
 mod container_format;
 mod container_network;
 mod container_run;
+mod container_stats;
 mod container_tty;
 mod daemon;
 mod events;

@@ -1,42 +1,34 @@
-//! `/v1/containers`: `run`, `ps`, `inspect`, `start`, `stop`, `kill`, `wait`, `rm`, `logs`
-//! and `port` on the daemon's one [`Containers`] service.
+//! `/v1/containers`: `run`, `ps`, `inspect`, `start`, `stop`, `restart`, `kill`, `wait`, `rm`,
+//! `pause`, `unpause`, `top`, `stats` and `port` on the daemon's one [`Containers`] service
+//! (`logs` is in `container_logs`).
 //!
 //! The engine's container calls block (the runtime waits for its monitor's report, `wait`
 //! for the process to exit), so every one of them runs on tokio's blocking pool through
 //! [`blocking`]; the async workers stay free for other requests.
 
-use std::collections::VecDeque;
-use std::convert::Infallible;
 use std::future::Future;
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use axum::Json;
-use axum::body::{Body, Bytes};
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
-use axum::response::Response;
+use axum::http::StatusCode;
 use berth_engine::containers::limits::Limits;
-use berth_engine::containers::logs::{self, LogReader};
+use berth_engine::containers::network::DEFAULT_NETWORK;
 use berth_engine::containers::{
     ContainerInfo, Containers, ContainersError, ExtraHost, Network, NetworkAttachment, NetworkMode,
-    RestartPolicy, RunOptions, parse_signal, runtime_id,
+    RestartPolicy, RunOptions, parse_signal,
 };
-use berth_runtime::logs::{LogEntry, Stream};
 use berth_runtime::{Signal, Status};
-use tokio::sync::watch;
 
 use super::AppState;
 use super::error::ApiError;
 use crate::api::containers::{
-    Container, ContainerCreate, ContainerCreated, ContainerNetwork, ContainerRef, ContainerState,
-    ExitCode, KillQuery, ListQuery, LogLine, LogsQuery, Port, RemoveQuery, StopQuery,
+    ArchiveQuery, ArchiveResult, Container, ContainerCreate, ContainerCreated, ContainerNetwork,
+    ContainerProcess, ContainerRef, ContainerState, ContainerStats, ExitCode, KillQuery, ListQuery,
+    Port, RemoveQuery, StopQuery,
 };
-use crate::api::{self, NDJSON};
-
-/// How often a followed log is read again.
-const LOG_POLL: Duration = Duration::from_millis(50);
 
 /// Runs a blocking container call on tokio's blocking pool.
 pub(super) async fn blocking<T: Send + 'static>(
@@ -62,7 +54,7 @@ where
     blocking(move || handle.block_on(f(c))).await
 }
 
-fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+pub(super) fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
     q.map(|Query(q)| q)
         .map_err(|e| ApiError::bad_request(e.body_text()))
 }
@@ -192,9 +184,10 @@ fn run_options(c: ContainerCreate) -> Result<RunOptions, ApiError> {
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let network = NetworkMode::parse(&c.network);
     let has_settings = !c.network_aliases.is_empty() || c.ip.is_some() || c.ip6.is_some();
-    if has_settings && !matches!(network, NetworkMode::Bridge(_)) {
+    let user_network = matches!(&network, NetworkMode::Bridge(n) if n != DEFAULT_NETWORK);
+    if has_settings && !user_network {
         return Err(ApiError::bad_request(format!(
-            "--network-alias and --ip need a bridge network, not {}",
+            "--network-alias and --ip need a user-defined network, not {}",
             network.name()
         )));
     }
@@ -290,7 +283,7 @@ pub async fn create(
     ))
 }
 
-async fn find(state: &AppState, key: String) -> Result<ContainerInfo, ApiError> {
+pub(super) async fn find(state: &AppState, key: String) -> Result<ContainerInfo, ApiError> {
     let c = state.containers.clone();
     blocking(move || c.find(&key)).await
 }
@@ -398,6 +391,89 @@ pub async fn wait(
     }))
 }
 
+/// `POST /v1/containers/{id}/pause`.
+pub async fn pause(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+) -> Result<Json<ContainerRef>, ApiError> {
+    let c = state.containers.clone();
+    let info = blocking(move || c.pause(&key)).await?;
+    Ok(Json(ContainerRef {
+        id: info.doc.id,
+        name: info.doc.name,
+    }))
+}
+
+/// `POST /v1/containers/{id}/unpause`.
+pub async fn unpause(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+) -> Result<Json<ContainerRef>, ApiError> {
+    let c = state.containers.clone();
+    let info = blocking(move || c.unpause(&key)).await?;
+    Ok(Json(ContainerRef {
+        id: info.doc.id,
+        name: info.doc.name,
+    }))
+}
+
+/// `POST /v1/containers/{id}/restart?t=`: stops it (when it runs), then starts it.
+pub async fn restart(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    q: Result<Query<StopQuery>, QueryRejection>,
+) -> Result<Json<ContainerRef>, ApiError> {
+    let t = query(q)?.t;
+    let doc = find(&state, key).await?.doc;
+    let grace = Duration::from_secs(t.or(doc.stop_timeout).unwrap_or(10));
+    let info = blocking_async(&state.containers, move |c| async move {
+        c.restart(&doc.id, grace).await
+    })
+    .await?;
+    Ok(Json(ContainerRef {
+        id: info.doc.id,
+        name: info.doc.name,
+    }))
+}
+
+/// `GET /v1/containers/{id}/top`.
+pub async fn top(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+) -> Result<Json<Vec<ContainerProcess>>, ApiError> {
+    let c = state.containers.clone();
+    let list = blocking(move || c.top(&key)).await?;
+    Ok(Json(
+        list.into_iter()
+            .map(|p| ContainerProcess {
+                pid: p.pid,
+                ppid: p.ppid,
+                uid: p.uid,
+                command: p.command,
+            })
+            .collect(),
+    ))
+}
+
+/// `GET /v1/containers/{id}/stats`.
+pub async fn stats(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+) -> Result<Json<ContainerStats>, ApiError> {
+    let c = state.containers.clone();
+    let s = blocking(move || c.stats(&key)).await?;
+    Ok(Json(ContainerStats {
+        read: berth_runtime::clock::now_rfc3339(),
+        cpu_usage_ns: s.cpu_usage_ns,
+        memory_usage: s.memory_usage,
+        memory_limit: s.memory_limit,
+        pids_current: s.pids_current,
+        pids_limit: s.pids_limit,
+        io_read_bytes: s.io_read_bytes,
+        io_write_bytes: s.io_write_bytes,
+    }))
+}
+
 /// `GET /v1/containers/{id}/port`.
 pub async fn port(
     State(state): State<AppState>,
@@ -407,126 +483,106 @@ pub async fn port(
     Ok(Json(to_wire(&info, &[]).ports))
 }
 
-/// `GET /v1/containers/{id}/logs?follow=&tail=&since=`: the recorded output as NDJSON
-/// [`LogLine`]s; with `follow`, new lines until the container stops (or the daemon does).
-pub async fn logs(
+/// `GET /v1/containers/{id}/archive?path=`: a tar archive (`berth cp CONTAINER:PATH …`).
+pub async fn archive_get(
     State(state): State<AppState>,
     Path(key): Path<String>,
-    q: Result<Query<LogsQuery>, QueryRejection>,
-) -> Result<Response, ApiError> {
+    q: Result<Query<ArchiveQuery>, QueryRejection>,
+) -> Result<axum::response::Response, ApiError> {
     let q = query(q)?;
-    let tail = match q.tail.as_deref() {
-        None | Some("all") => None,
-        Some(n) => Some(
-            n.parse::<usize>()
-                .map_err(|_| ApiError::bad_request(format!("invalid tail value {n:?}")))?,
-        ),
-    };
-    let since = q
-        .since
-        .as_deref()
-        .map(api::time::parse_wire)
-        .transpose()
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let doc = find(&state, key).await?.doc;
-    let mut reader = LogReader::new(&doc.log_path);
-    let (first, reader) = tokio::task::spawn_blocking(move || {
-        let entries = reader.read_new();
-        (entries, reader)
-    })
-    .await
-    .map_err(|e| ApiError::internal(format!("log task failed: {e}")))?;
-    let first = first.map_err(|e| ApiError::internal(e.to_string()))?;
-    let feed = LogFeed {
-        pending: logs::tail(first, tail).into(),
-        reader: Some(reader),
-        follow: q.follow,
-        since,
-        containers: state.containers.clone(),
-        id: doc.id,
-        shutdown: state.shutdown.clone(),
-    };
-    Response::builder()
-        .header(header::CONTENT_TYPE, NDJSON)
-        .body(Body::from_stream(futures::stream::unfold(
-            feed,
-            LogFeed::next_line,
-        )))
+    let c = state.containers.clone();
+    let tar = blocking(move || c.archive(&key, &q.path)).await?;
+    axum::response::Response::builder()
+        .header(axum::http::header::CONTENT_TYPE, "application/x-tar")
+        .body(axum::body::Body::from(tar))
         .map_err(|e| ApiError::internal(e.to_string()))
 }
 
-/// The state of one log stream.
-struct LogFeed {
-    pending: VecDeque<LogEntry>,
-    /// `None` once everything was read.
-    reader: Option<LogReader>,
-    follow: bool,
-    since: Option<SystemTime>,
-    containers: Containers,
-    id: String,
-    shutdown: watch::Receiver<bool>,
+/// `PUT /v1/containers/{id}/archive?path=`: extracts the tar body (`berth cp … CONTAINER:PATH`).
+pub async fn archive_put(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    q: Result<Query<ArchiveQuery>, QueryRejection>,
+    body: axum::body::Bytes,
+) -> Result<Json<ArchiveResult>, ApiError> {
+    let q = query(q)?;
+    let c = state.containers.clone();
+    let copied = blocking(move || c.extract(&key, &q.path, &body)).await?;
+    Ok(Json(ArchiveResult { copied }))
 }
 
-impl LogFeed {
-    async fn next_line(mut self) -> Option<(Result<Bytes, Infallible>, LogFeed)> {
-        loop {
-            while let Some(e) = self.pending.pop_front() {
-                let recent = self
-                    .since
-                    .is_none_or(|since| api::time::parse_wire(&e.time).is_ok_and(|t| t >= since));
-                if !recent {
-                    continue;
-                }
-                let line = LogLine {
-                    stream: match e.stream {
-                        Stream::Stdout => "stdout".into(),
-                        Stream::Stderr => "stderr".into(),
-                    },
-                    time: e.time,
-                    log: e.log,
-                };
-                let mut bytes = serde_json::to_vec(&line).ok()?;
-                bytes.push(b'\n');
-                return Some((Ok(Bytes::from(bytes)), self));
-            }
-            if !self.follow {
-                return None;
-            }
-            let mut reader = self.reader.take()?;
-            let (c, id) = (self.containers.clone(), self.id.clone());
-            // Whether it has stopped is decided before reading: what it wrote before it
-            // stopped is then in the file.
-            let (finished, entries, reader) = tokio::task::spawn_blocking(move || {
-                let finished = c
-                    .runtime()
-                    .load(runtime_id(&id))
-                    .and_then(|r| r.state())
-                    .map(|s| !matches!(s.status, Status::Running | Status::Paused))
-                    .unwrap_or(true);
-                let entries = reader.read_new();
-                (finished, entries, reader)
-            })
-            .await
-            .ok()?;
-            let entries = match entries {
-                Ok(e) => e,
-                Err(e) => {
-                    tracing::warn!("log of {}: {e}", self.id);
-                    return None;
-                }
-            };
-            self.pending.extend(entries);
-            if !finished {
-                self.reader = Some(reader);
-                if self.pending.is_empty() {
-                    tokio::select! {
-                        _ = tokio::time::sleep(LOG_POLL) => {}
-                        _ = self.shutdown.wait_for(|stop| *stop) => self.follow = false,
-                    }
-                }
-            } else {
-                self.follow = false;
-            }
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn create(network: &str) -> ContainerCreate {
+        ContainerCreate {
+            image: "busybox".into(),
+            network: network.into(),
+            ..ContainerCreate::default()
         }
+    }
+
+    #[test]
+    fn run_requests_become_typed_options() {
+        let mut c = create("front");
+        c.network_aliases = vec!["www".into()];
+        c.ip = Some("10.1.0.9".parse().unwrap());
+        c.extra_hosts = vec!["db:10.0.0.5".into()];
+        c.restart = Some("on-failure:2".into());
+        let o = run_options(c).unwrap();
+        assert_eq!(o.network, NetworkMode::Bridge("front".into()));
+        assert_eq!(o.network_settings.network, "front");
+        assert_eq!(o.network_settings.aliases, vec!["www".to_string()]);
+        assert_eq!(
+            o.network_settings.ipv4_address,
+            Some("10.1.0.9".parse().unwrap())
+        );
+        assert_eq!(
+            o.extra_hosts,
+            vec![ExtraHost::parse("db:10.0.0.5").unwrap()]
+        );
+        assert_eq!(
+            o.restart,
+            RestartPolicy::OnFailure {
+                max_retries: Some(2)
+            }
+        );
+        assert_eq!(o.console_socket, None);
+    }
+
+    #[test]
+    fn run_requests_that_cannot_work_are_refused() {
+        let message = |c: ContainerCreate| format!("{:?}", run_options(c).unwrap_err());
+        let mut c = create("bridge");
+        c.network_aliases = vec!["www".into()];
+        assert!(message(c).contains("user-defined network"));
+        let mut c = create("host");
+        c.ip = Some("10.1.0.9".parse().unwrap());
+        assert!(message(c).contains("not host"));
+        let mut c = create("front");
+        c.extra_hosts = vec!["nocolon".into()];
+        assert!(message(c).contains("invalid --add-host"));
+        let mut c = create("front");
+        c.restart = Some("sometimes".into());
+        assert!(message(c).contains("invalid restart policy"));
+        let mut c = create("front");
+        c.tty = true;
+        assert!(message(c).contains("console_socket"));
+    }
+
+    #[test]
+    fn restart_policies_are_named_as_docker_does() {
+        assert_eq!(restart_name(&RestartPolicy::No), "no");
+        assert_eq!(
+            restart_name(&RestartPolicy::OnFailure {
+                max_retries: Some(3)
+            }),
+            "on-failure:3"
+        );
+        assert_eq!(
+            restart_name(&RestartPolicy::UnlessStopped),
+            "unless-stopped"
+        );
     }
 }

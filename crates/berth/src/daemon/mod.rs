@@ -1,11 +1,14 @@
 //! `berth daemon`: serves the HTTP/JSON API on a unix socket and owns the engine.
 //!
 //! Start-up order: pid file lock in the run dir, then the engine (which locks the
-//! root), then the socket (a stale one left by a killed daemon is replaced, a live
-//! one is never touched). Shutdown on SIGTERM, SIGINT or `POST /v1/shutdown`:
+//! root), then the one [`Containers`] service every route shares with its network layer
+//! (what a crash left on the network is cleaned up, the firewall rewritten, and berth's DNS
+//! server started on every network's gateway; see `dns`), then the socket (a stale one
+//! left by a killed daemon is replaced, a live one is never touched). Shutdown on SIGTERM, SIGINT or `POST /v1/shutdown`:
 //! a `daemon stop` event, event streams end, in-flight requests finish (bounded),
 //! the socket and pid file are removed.
 
+mod container_logs;
 mod containers;
 mod dns;
 mod error;

@@ -7,7 +7,7 @@ use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use berth_engine::containers::{ContainerDoc, Network, NetworkAttachment};
+use berth_engine::containers::{ContainerDoc, Network, NetworkAttachment, NetworkSpec};
 
 use super::AppState;
 use super::containers::blocking_async;
@@ -67,24 +67,33 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<WireNetwork>
     Ok(Json(list.into_iter().map(|n| to_wire(n, &names)).collect()))
 }
 
+/// An optional value of the request, parsed.
+fn parse<T: std::str::FromStr>(what: &str, v: Option<&str>) -> Result<Option<T>, ApiError> {
+    v.map(|s| {
+        s.parse()
+            .map_err(|_| ApiError::bad_request(format!("invalid {what} {s:?}")))
+    })
+    .transpose()
+}
+
 /// `POST /v1/networks`.
 pub async fn create(
     State(state): State<AppState>,
     b: Result<Json<NetworkCreate>, JsonRejection>,
 ) -> Result<(StatusCode, Json<WireNetwork>), ApiError> {
     let b = body(b)?;
-    let subnet = b
-        .subnet
-        .as_deref()
-        .map(|s| {
-            s.parse()
-                .map_err(|_| ApiError::bad_request(format!("invalid subnet {s:?}")))
-        })
-        .transpose()?;
-    let network = state
-        .containers
-        .create_network(&b.name, subnet, b.internal)
-        .await?;
+    let spec = NetworkSpec {
+        subnet: parse("subnet", b.subnet.as_deref())?,
+        gateway: parse("gateway", b.gateway.as_deref())?,
+        internal: b.internal,
+        enable_ipv6: b.enable_ipv6 || b.subnet6.is_some(),
+        subnet6: parse("IPv6 subnet", b.subnet6.as_deref())?,
+        gateway6: None,
+        mtu: b.mtu,
+        labels: b.labels,
+        ..NetworkSpec::named(b.name)
+    };
+    let network = state.containers.create_network(spec).await?;
     Ok((
         StatusCode::CREATED,
         Json(to_wire(network, &BTreeMap::new())),
@@ -125,13 +134,7 @@ pub async fn connect(
     b: Result<Json<NetworkConnect>, JsonRejection>,
 ) -> Result<Json<WireNetwork>, ApiError> {
     let b = body(b)?;
-    let ip =
-        b.ip.as_deref()
-            .map(|s| {
-                s.parse()
-                    .map_err(|_| ApiError::bad_request(format!("invalid IPv4 address {s:?}")))
-            })
-            .transpose()?;
+    let ip = parse("IPv4 address", b.ip.as_deref())?;
     let settings = NetworkAttachment {
         network: name.clone(),
         aliases: b.aliases,

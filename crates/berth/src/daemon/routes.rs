@@ -7,7 +7,9 @@ use axum::Router;
 use axum::middleware;
 use axum::routing::{get, post};
 
-use super::{AppState, containers, error, events, file_watch, networks, peer, stacks, system};
+use super::{
+    AppState, container_logs, containers, error, events, file_watch, networks, peer, stacks, system,
+};
 use crate::api::paths;
 
 /// Every route of the API. Serve it with `into_make_service_with_connect_info::<Peer>()`
@@ -30,8 +32,19 @@ pub fn router(state: AppState) -> Router {
         .route(paths::CONTAINER_STOP, post(containers::stop))
         .route(paths::CONTAINER_KILL, post(containers::kill))
         .route(paths::CONTAINER_WAIT, post(containers::wait))
-        .route(paths::CONTAINER_LOGS, get(containers::logs))
+        .route(paths::CONTAINER_LOGS, get(container_logs::logs))
         .route(paths::CONTAINER_PORT, get(containers::port))
+        .route(
+            paths::CONTAINER_ARCHIVE,
+            get(containers::archive_get)
+                .put(containers::archive_put)
+                .layer(axum::extract::DefaultBodyLimit::max(1 << 30)),
+        )
+        .route(paths::CONTAINER_PAUSE, post(containers::pause))
+        .route(paths::CONTAINER_UNPAUSE, post(containers::unpause))
+        .route(paths::CONTAINER_RESTART, post(containers::restart))
+        .route(paths::CONTAINER_TOP, get(containers::top))
+        .route(paths::CONTAINER_STATS, get(containers::stats))
         .route(paths::NETWORKS, get(networks::list).post(networks::create))
         .route(paths::NETWORKS_PRUNE, post(networks::prune))
         .route(

@@ -4,6 +4,8 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::time::Duration;
 
+use berth_runtime::cgroups::Stats;
+use berth_runtime::top::ProcessInfo;
 use berth_runtime::{
     Container, ContainerRequest, ExitStatus, LogConfig, Rootfs, RuntimeError, Signal, Status, Stdio,
 };
@@ -308,6 +310,10 @@ impl Containers {
         let info = self.find(key)?;
         let doc = &info.doc;
         let container = self.runtime.load(super::runtime_id(&doc.id))?;
+        // A frozen process cannot act on its stop signal: thaw it first, as Docker does.
+        if info.state.as_ref().map(|s| s.status) == Some(Status::Paused) {
+            container.resume()?;
+        }
         let signal = parse_signal(&doc.stop_signal).unwrap_or(Signal::SIGTERM);
         // Before the signal: the supervisor must see the exit as the user's doing.
         crate::supervise::record::mark_stopped_by_user(&self.dir(&doc.id))?;
@@ -390,16 +396,81 @@ impl Containers {
         crate::supervise::record::mark_removing(&self.dir(&doc.id))?;
         self.destroy(&doc.id, &doc.network).await?;
         let dir = self.dir(&doc.id);
-        match std::fs::remove_dir_all(&dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(ContainersError::io("remove", &dir)(e)),
+        let mut tries = 0;
+        loop {
+            match std::fs::remove_dir_all(&dir) {
+                Ok(()) => break,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+                // A file written into it as it is emptied (the supervisor's last record of a
+                // process that just died): once more.
+                Err(e) if e.kind() == std::io::ErrorKind::DirectoryNotEmpty && tries < 5 => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(e) => return Err(ContainersError::io("remove", &dir)(e)),
+            }
         }
         self.engine.store().delete::<ContainerDoc>(&doc.id)?;
         let _ = self
             .engine
             .emit(Event::now(EventType::Container, "destroy", &doc.id).with("name", &doc.name));
         Ok(doc.id)
+    }
+}
+
+impl Containers {
+    fn running(&self, key: &str) -> Result<(ContainerInfo, Container), ContainersError> {
+        let info = self.find(key)?;
+        if !info.is_running() {
+            return Err(ContainersError::NotRunning(info.doc.name));
+        }
+        let container = self.runtime.load(super::runtime_id(&info.doc.id))?;
+        Ok((info, container))
+    }
+
+    /// `docker pause`: freezes every process of a running container.
+    pub fn pause(&self, key: &str) -> Result<ContainerInfo, ContainersError> {
+        let (info, container) = self.running(key)?;
+        container.pause()?;
+        let _ = self.engine.emit(
+            Event::now(EventType::Container, "pause", &info.doc.id).with("name", &info.doc.name),
+        );
+        Ok(info)
+    }
+
+    /// `docker unpause`: thaws a paused container.
+    pub fn unpause(&self, key: &str) -> Result<ContainerInfo, ContainersError> {
+        let (info, container) = self.running(key)?;
+        container.resume()?;
+        let _ = self.engine.emit(
+            Event::now(EventType::Container, "unpause", &info.doc.id).with("name", &info.doc.name),
+        );
+        Ok(info)
+    }
+
+    /// `docker restart -t`: stops the container when it runs, then starts it again.
+    pub async fn restart(
+        &self,
+        key: &str,
+        grace: Duration,
+    ) -> Result<ContainerInfo, ContainersError> {
+        let info = self.find(key)?;
+        if info.is_running() {
+            self.stop(&info.doc.id, grace).await?;
+        }
+        self.start(&info.doc.id).await
+    }
+
+    /// `docker top`: the processes of a running container.
+    pub fn top(&self, key: &str) -> Result<Vec<ProcessInfo>, ContainersError> {
+        let (_, container) = self.running(key)?;
+        Ok(container.top()?)
+    }
+
+    /// `docker stats --no-stream`: a running container's cgroup counters now.
+    pub fn stats(&self, key: &str) -> Result<Stats, ContainersError> {
+        let (_, container) = self.running(key)?;
+        Ok(container.stats()?)
     }
 }
 

@@ -14,6 +14,7 @@
 //! The runtime calls block (they wait for the monitor's report); callers on a multi-threaded
 //! runtime that must not block should run these futures on a blocking-friendly task.
 
+mod copy;
 mod lifecycle;
 pub mod limits;
 pub mod logs;
@@ -40,7 +41,7 @@ use crate::store::{Document, Kind, StoreError};
 /// berth's DNS server and the zone it answers from (the daemon runs it on the [`Net`] of its
 /// [`Containers`]).
 pub use berth_net::dns;
-pub use berth_net::{Attachment, NetError, Network, Protocol, Published};
+pub use berth_net::{Attachment, NetError, Network, NetworkSpec, Protocol, Published};
 pub use lifecycle::{Created, parse_signal};
 pub use network::{EtcFiles, EtcSources, NetworkMode};
 pub use policy::{

@@ -8,7 +8,6 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 
 use berth_net::{Attachment, Endpoint, Net, NetConfig, NetError, NetworkSpec};
-use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
 use super::{ContainersError, NetworkAttachment};
@@ -78,7 +77,7 @@ pub fn net_config(root: &Path, run_dir: &Path) -> NetConfig {
         config.nft_table = format!("berth_{h:08x}");
         let second = 100 + ((h >> 16) % 100) as u8;
         let third = (((h >> 24) & 0x0f) as u8) << 4;
-        config.pool = Ipv4Net::new(Ipv4Addr::new(10, second, third, 0), 20)
+        config.pool = ipnet::Ipv4Net::new(Ipv4Addr::new(10, second, third, 0), 20)
             .expect("20 is a valid IPv4 prefix length");
         config.pool_prefix = 24;
     }
@@ -268,19 +267,12 @@ pub fn attachments(doc: &super::ContainerDoc) -> Vec<NetworkAttachment> {
 }
 
 impl super::Containers {
-    /// `berth network create`: a bridge network with a subnet from the root's pool (or the
-    /// one given).
+    /// `berth network create`: a bridge network as `spec` asks (subnets from the root's pool
+    /// unless given).
     pub async fn create_network(
         &self,
-        name: &str,
-        subnet: Option<Ipv4Net>,
-        internal: bool,
+        spec: NetworkSpec,
     ) -> Result<berth_net::Network, ContainersError> {
-        let spec = NetworkSpec {
-            subnet,
-            internal,
-            ..NetworkSpec::named(name)
-        };
         let network = self.net().await?.create_network(spec).await?;
         let _ = self.engine.emit(
             Event::now(EventType::Network, "create", &network.id).with("name", &network.name),

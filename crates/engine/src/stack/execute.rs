@@ -1,12 +1,8 @@
-//! `up` and `down`: observe, plan, then walk the service graph.
-//!
-//! Each service is one future; it waits for its own dependencies (their actions done, then
-//! their `depends_on` condition: started, healthy, or completed successfully), then
-//! carries out its actions, each holding a permit of a semaphore that bounds how many
-//! container operations run at once. So a service starts the moment its own dependencies
-//! are satisfied (a DAG, not levels). A failed service fails its required dependents; the
-//! others go on, and `up` reports every failure at the end. The runtime calls block, so
-//! each runs on a blocking thread.
+//! `up`: prepare (images, secret contents, hashes), observe, plan, create networks and
+//! volumes, then walk the service graph ([`super::walk`]): a service starts the moment its
+//! own dependencies are satisfied (a DAG, not levels). A failed service fails its required
+//! dependents; the others go on, and `up` reports every failure at the end. The runtime
+//! calls block, so each runs on a blocking thread.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -15,11 +11,10 @@ use std::time::{Duration, Instant};
 
 use berth_compose::Project;
 use berth_image::Reference;
-use petgraph::Direction;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::Semaphore;
 
-use super::desired::{self, Context, VolumeSource, labels};
-use super::plan::{self, Action, Cause, DesiredService, ObservedContainer, PlanOptions};
+use super::desired::{self, VolumeSource, labels};
+use super::plan::{self, Action, DesiredService, ObservedContainer, PlanOptions};
 use super::resources;
 use super::{
     Progress, ProgressSink, ServiceFailure, ServiceRecord, StackContainer, StackDoc, StackError,
@@ -28,7 +23,7 @@ use super::{
 use crate::containers::{Containers, ContainersError, RestartPolicy, RunOptions};
 
 /// How often dependency conditions and `--wait` are polled.
-const POLL: Duration = Duration::from_millis(50);
+pub(super) const POLL: Duration = Duration::from_millis(50);
 
 /// Options of `up`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -73,21 +68,13 @@ pub struct DownOptions {
     pub timeout: Option<Duration>,
 }
 
-/// Where a service's future stands, for its dependents.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum NodeState {
-    Pending,
-    Done,
-    Failed,
-}
-
 /// What each service needs, computed before anything is touched.
-struct Prepared {
-    project: Project,
-    desired: Vec<DesiredService>,
-    hashes: BTreeMap<String, super::hash::ServiceHash>,
-    contents: BTreeMap<String, BTreeMap<String, Vec<u8>>>,
-    snapshots: BTreeMap<String, Vec<PathBuf>>,
+pub(super) struct Prepared {
+    pub(super) project: Project,
+    pub(super) desired: Vec<DesiredService>,
+    pub(super) hashes: BTreeMap<String, super::hash::ServiceHash>,
+    pub(super) contents: BTreeMap<String, BTreeMap<String, Vec<u8>>>,
+    pub(super) snapshots: BTreeMap<String, Vec<PathBuf>>,
 }
 
 async fn blocking<T: Send + 'static>(
@@ -222,7 +209,7 @@ fn observed(list: &[StackContainer]) -> Vec<ObservedContainer> {
 }
 
 /// The grace period for stopping `c`.
-fn grace(timeout: Option<Duration>, stop_timeout: Option<u64>) -> Duration {
+pub(super) fn grace(timeout: Option<Duration>, stop_timeout: Option<u64>) -> Duration {
     timeout
         .or(stop_timeout.map(Duration::from_secs))
         .unwrap_or(Duration::from_secs(10))
@@ -452,7 +439,7 @@ impl Stacks {
                             {
                                 let name =
                                     desired::container_name(&project.name, service, svc, *number);
-                                keys.push(desired::anonymous_volume_key(&name, &v.target));
+                                keys.push(super::mounts::anonymous_volume_key(&name, &v.target));
                             }
                         }
                     }
@@ -472,7 +459,7 @@ impl Stacks {
         }
         let files_dir = self.files_dir(&project.name);
         let empty = BTreeMap::new();
-        let run = Run {
+        let run = super::walk::Run {
             stacks: self,
             project,
             prep: &prep,
@@ -569,136 +556,6 @@ impl Stacks {
             tokio::time::sleep(POLL).await;
         }
     }
-
-    /// `down`: removes the stack's containers (dependents first), its networks, its
-    /// volumes with `-v`, and its document.
-    pub async fn down(
-        &self,
-        project: &str,
-        opts: &DownOptions,
-        progress: &ProgressSink,
-    ) -> Result<(), StackError> {
-        let mut list = self.ps(project)?;
-        let mut kept = Vec::new();
-        if let Some(services) = &opts.services {
-            let (mine, orphans): (Vec<_>, Vec<_>) = list
-                .into_iter()
-                .partition(|c| services.contains(&c.service));
-            list = mine;
-            if opts.remove_orphans {
-                list.extend(orphans);
-            } else {
-                kept = orphans;
-            }
-        }
-        if !kept.is_empty() {
-            let names: Vec<&str> = kept.iter().map(|c| c.info.doc.name.as_str()).collect();
-            progress.send(Progress::stack(project, Status::Warning).detail(format!(
-                "Found orphan containers ({}) for this project ({project}). If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.",
-                names.join(", ")
-            )));
-        }
-        // A graph walk in reverse: a service is stopped once every service depending on it
-        // is stopped; its containers are then removed without holding up the others.
-        let services: BTreeSet<String> = list.iter().map(|c| c.service.clone()).collect();
-        let mut stopped_tx = BTreeMap::new();
-        let mut stopped_rx = BTreeMap::new();
-        for s in &services {
-            let (tx, rx) = watch::channel(false);
-            stopped_tx.insert(s.clone(), tx);
-            stopped_rx.insert(s.clone(), rx);
-        }
-        let dependents = |service: &str| -> Vec<String> {
-            services
-                .iter()
-                .filter(|other| {
-                    list.iter()
-                        .filter(|c| &c.service == *other)
-                        .any(|c| depends_on(c, service))
-                })
-                .cloned()
-                .collect()
-        };
-        let permits = Semaphore::new(8);
-        let results = futures::future::join_all(services.iter().map(|service| {
-            let mine: Vec<&StackContainer> =
-                list.iter().filter(|c| &c.service == service).collect();
-            let waits: Vec<watch::Receiver<bool>> = dependents(service)
-                .iter()
-                .filter(|d| *d != service)
-                .map(|d| stopped_rx[d].clone())
-                .collect();
-            let tx = &stopped_tx[service];
-            let permits = &permits;
-            async move {
-                for mut rx in waits {
-                    let _ = rx.wait_for(|s| *s).await;
-                }
-                let stops = futures::future::join_all(mine.iter().map(|c| async move {
-                    if !c.info.is_running() {
-                        return Ok(());
-                    }
-                    let _permit = permits.acquire().await;
-                    let name = &c.info.doc.name;
-                    progress.send(Progress::container(&c.service, name, Status::Stopping));
-                    let grace = grace(opts.timeout, c.info.doc.stop_timeout);
-                    blocking_stop(&self.containers, &c.info.doc.id, grace).await?;
-                    progress.send(Progress::container(&c.service, name, Status::Stopped));
-                    Ok::<(), StackError>(())
-                }))
-                .await;
-                let _ = tx.send(true);
-                for r in stops {
-                    r?;
-                }
-                let removes = futures::future::join_all(mine.iter().map(|c| async move {
-                    let _permit = permits.acquire().await;
-                    let name = &c.info.doc.name;
-                    progress.send(Progress::container(&c.service, name, Status::Removing));
-                    blocking_remove(&self.containers, &c.info.doc.id).await?;
-                    let _ = std::fs::remove_dir_all(self.files_dir(project).join(name));
-                    progress.send(Progress::container(&c.service, name, Status::Removed));
-                    Ok::<(), StackError>(())
-                }))
-                .await;
-                removes.into_iter().collect::<Result<Vec<()>, StackError>>()
-            }
-        }))
-        .await;
-        for r in results {
-            r?;
-        }
-        let net = self.containers.net().await?;
-        resources::remove_networks(&net, project, progress).await?;
-        if opts.volumes {
-            resources::remove_volumes(self.engine.store(), project, progress)?;
-        }
-        if kept.is_empty() {
-            self.engine.store().delete::<StackDoc>(project)?;
-            let dir = self.engine.config().root.join("stacks").join(project);
-            match std::fs::remove_dir_all(&dir) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(source) => {
-                    return Err(StackError::Io {
-                        op: "remove",
-                        path: dir,
-                        source,
-                    });
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Whether `c`'s service depends on `service` (from its `depends_on` label).
-fn depends_on(c: &StackContainer, service: &str) -> bool {
-    c.info
-        .doc
-        .labels
-        .get(labels::DEPENDS_ON)
-        .is_some_and(|d| d.split(',').any(|e| e.split(':').next() == Some(service)))
 }
 
 fn previous_is_missing(doc: &StackDoc, prep: &Prepared) -> bool {
@@ -736,347 +593,8 @@ fn readiness(c: &StackContainer) -> Ready {
     }
 }
 
-/// One walk of the graph.
-struct Run<'a> {
-    stacks: &'a Stacks,
-    project: &'a Project,
-    prep: &'a Prepared,
-    opts: &'a UpOptions,
-    volumes: &'a BTreeMap<String, VolumeSource>,
-    fresh: Mutex<BTreeSet<String>>,
-    files_dir: &'a std::path::Path,
-    progress: &'a ProgressSink,
-    permits: Semaphore,
-    empty: &'a BTreeMap<String, Vec<u8>>,
-    /// Dependency states already reported (several dependents wait for one dependency).
-    announced: Mutex<BTreeSet<(String, Status)>>,
-}
-
-impl Run<'_> {
-    async fn walk(&self, plan: &plan::Plan) -> Vec<ServiceFailure> {
-        let mut senders = BTreeMap::new();
-        let mut receivers = BTreeMap::new();
-        for name in plan.nodes.keys() {
-            let (tx, rx) = watch::channel(NodeState::Pending);
-            senders.insert(name.clone(), tx);
-            receivers.insert(name.clone(), rx);
-        }
-        let futures = plan.nodes.iter().map(|(name, &node)| {
-            let tx = &senders[name];
-            let receivers = &receivers;
-            async move {
-                let Some(actions) = plan.actions.get(name) else {
-                    let _ = tx.send(NodeState::Done);
-                    return None;
-                };
-                let mut deps = Vec::new();
-                for e in plan.graph.edges_directed(node, Direction::Incoming) {
-                    use petgraph::visit::EdgeRef;
-                    deps.push((plan.graph[e.source()].clone(), e.weight().clone()));
-                }
-                let result = self.service(name, actions, &deps, plan, receivers).await;
-                let _ = tx.send(if result.is_ok() {
-                    NodeState::Done
-                } else {
-                    NodeState::Failed
-                });
-                result.err().map(|reason| ServiceFailure {
-                    service: name.clone(),
-                    reason,
-                })
-            }
-        });
-        futures::future::join_all(futures)
-            .await
-            .into_iter()
-            .flatten()
-            .collect()
-    }
-
-    async fn service(
-        &self,
-        name: &str,
-        actions: &[Action],
-        deps: &[(String, berth_compose::model::DependsOn)],
-        plan: &plan::Plan,
-        receivers: &BTreeMap<String, watch::Receiver<NodeState>>,
-    ) -> Result<(), String> {
-        for (dep, how) in deps {
-            if !plan.actions.contains_key(dep) {
-                continue; // not converged now (--no-deps or not selected)
-            }
-            let mut rx = receivers[dep].clone();
-            let state = *rx
-                .wait_for(|s| *s != NodeState::Pending)
-                .await
-                .map_err(|e| e.to_string())?;
-            if state == NodeState::Failed {
-                if how.required {
-                    return Err(format!("dependency {dep} failed to start"));
-                }
-                continue;
-            }
-            if let Err(reason) = self.condition(dep, &how.condition).await {
-                if how.required {
-                    return Err(reason);
-                }
-                self.progress.send(
-                    Progress::stack(&self.project.name, Status::Warning)
-                        .detail(format!("optional dependency of {name}: {reason}")),
-                );
-            }
-        }
-        for action in actions {
-            self.act(name, action).await.map_err(|e| chain(&e))?;
-        }
-        Ok(())
-    }
-
-    /// Waits until `dep`'s containers meet `condition`.
-    async fn condition(&self, dep: &str, condition: &str) -> Result<(), String> {
-        let svc = &self.project.services[dep];
-        let names: Vec<String> = (1..=svc.replicas())
-            .map(|n| desired::container_name(&self.project.name, dep, svc, n))
-            .collect();
-        let containers = &self.stacks.containers;
-        let mut announced = false;
-        loop {
-            let mut pending = false;
-            for n in &names {
-                let info = containers.find(n).map_err(|e| e.to_string())?;
-                let running = info.is_running();
-                let code = info.state.as_ref().and_then(|s| s.exit_code);
-                match condition {
-                    "service_healthy" => {
-                        use crate::containers::HealthStatus;
-                        if info.doc.healthcheck.is_none() {
-                            return Err(format!(
-                                "dependency {dep} has no healthcheck configured (container {n})"
-                            ));
-                        }
-                        match info.health.as_ref().map(|h| h.status) {
-                            Some(HealthStatus::Healthy) => {}
-                            Some(HealthStatus::Unhealthy) => {
-                                return Err(format!(
-                                    "dependency {dep} failed to start: container {n} is unhealthy"
-                                ));
-                            }
-                            _ if !running => {
-                                return Err(format!(
-                                    "dependency {dep} exited (code {}) before it was healthy",
-                                    code.unwrap_or(-1)
-                                ));
-                            }
-                            _ => pending = true,
-                        }
-                    }
-                    "service_completed_successfully" => {
-                        if running {
-                            pending = true;
-                        } else if code != Some(0) {
-                            return Err(format!(
-                                "service {dep:?} didn't complete successfully: exit {}",
-                                code.unwrap_or(-1)
-                            ));
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            if !pending {
-                if announced {
-                    let status = if condition == "service_healthy" {
-                        Status::Healthy
-                    } else {
-                        Status::Exited
-                    };
-                    for n in &names {
-                        self.announce(dep, n, status);
-                    }
-                }
-                return Ok(());
-            }
-            if !announced {
-                announced = true;
-                for n in &names {
-                    self.announce(dep, n, Status::Waiting);
-                }
-            }
-            tokio::time::sleep(POLL).await;
-        }
-    }
-
-    /// Reports a dependency's state once, however many dependents wait for it.
-    fn announce(&self, service: &str, name: &str, status: Status) {
-        let first = self
-            .announced
-            .lock()
-            .map(|mut a| a.insert((name.to_owned(), status)))
-            .unwrap_or(true);
-        if first {
-            self.progress
-                .send(Progress::container(service, name, status));
-        }
-    }
-
-    async fn act(&self, service: &str, action: &Action) -> Result<(), StackError> {
-        let _permit = self.permits.acquire().await;
-        let c = &self.stacks.containers;
-        let p = self.progress;
-        match action {
-            Action::Keep(o) => {
-                p.send(Progress::container(service, &o.name, Status::Running));
-            }
-            Action::Start(o) => {
-                p.send(Progress::container(service, &o.name, Status::Starting));
-                blocking_start(c, &o.id).await?;
-                p.send(Progress::container(service, &o.name, Status::Started));
-            }
-            Action::Restart { container, cause } => {
-                p.send(
-                    Progress::container(service, &container.name, Status::Restarting)
-                        .detail(cause.to_string()),
-                );
-                let stop_timeout = c.find(&container.id).ok().and_then(|i| i.doc.stop_timeout);
-                blocking_stop(c, &container.id, grace(self.opts.timeout, stop_timeout)).await?;
-                blocking_start(c, &container.id).await?;
-                p.send(Progress::container(
-                    service,
-                    &container.name,
-                    Status::Started,
-                ));
-            }
-            Action::Remove { container, cause } => {
-                p.send(
-                    Progress::container(service, &container.name, Status::Removing)
-                        .detail(cause.to_string()),
-                );
-                let stop_timeout = c.find(&container.id).ok().and_then(|i| i.doc.stop_timeout);
-                blocking_stop(c, &container.id, grace(self.opts.timeout, stop_timeout)).await?;
-                blocking_remove(c, &container.id).await?;
-                let _ = std::fs::remove_dir_all(self.files_dir.join(&container.name));
-                p.send(Progress::container(
-                    service,
-                    &container.name,
-                    Status::Removed,
-                ));
-            }
-            Action::Create { number, cause } => {
-                self.create(service, *number, cause, None).await?;
-            }
-            Action::Recreate { number, old, cause } => {
-                self.create(service, *number, cause, Some(old)).await?;
-            }
-        }
-        Ok(())
-    }
-
-    async fn create(
-        &self,
-        service: &str,
-        number: u64,
-        cause: &Cause,
-        old: Option<&ObservedContainer>,
-    ) -> Result<(), StackError> {
-        let svc = &self.project.services[service];
-        let hash = self
-            .prep
-            .hashes
-            .get(service)
-            .map(|h| h.hash.clone())
-            .unwrap_or_default();
-        let image_id = self
-            .prep
-            .desired
-            .iter()
-            .find(|d| d.name == service)
-            .map(|d| d.image_id.clone())
-            .unwrap_or_default();
-        let ctx = Context {
-            project: self.project,
-            config_files: &self.opts.config_files,
-            volumes: self.volumes,
-            files_dir: self.files_dir,
-            contents: self.prep.contents.get(service).unwrap_or(self.empty),
-        };
-        let plan = desired::container_plan(&ctx, service, svc, number, &image_id, &hash).map_err(
-            |source| StackError::Desired {
-                service: service.to_owned(),
-                source,
-            },
-        )?;
-        let name = plan
-            .options
-            .name
-            .clone()
-            .expect("container_plan always names the container");
-        let c = &self.stacks.containers;
-        if let Some(old) = old {
-            self.progress.send(
-                Progress::container(service, &old.name, Status::Recreating)
-                    .detail(cause.to_string()),
-            );
-            let stop_timeout = c.find(&old.id).ok().and_then(|i| i.doc.stop_timeout);
-            blocking_stop(c, &old.id, grace(self.opts.timeout, stop_timeout)).await?;
-            blocking_remove(c, &old.id).await?;
-            let _ = std::fs::remove_dir_all(self.files_dir.join(&old.name));
-        } else {
-            self.progress
-                .send(Progress::container(service, &name, Status::Creating));
-        }
-        let result = self.prepare_mounts(service, &plan);
-        let result = match result {
-            Ok(()) => blocking_run(c, plan.options).await.map(drop),
-            Err(e) => Err(e),
-        };
-        if let Err(e) = result {
-            // Nothing of a failed container remains: `run` undid itself; its files go too.
-            let _ = std::fs::remove_dir_all(self.files_dir.join(&name));
-            self.progress
-                .send(Progress::container(service, &name, Status::Error).detail(chain(&e)));
-            return Err(e);
-        }
-        self.progress
-            .send(Progress::container(service, &name, Status::Started));
-        Ok(())
-    }
-
-    /// Creates bind sources, writes secret and config files, fills new volumes.
-    fn prepare_mounts(
-        &self,
-        service: &str,
-        plan: &desired::ContainerPlan,
-    ) -> Result<(), StackError> {
-        for dir in &plan.bind_dirs {
-            if !dir.exists() {
-                std::fs::create_dir_all(dir).map_err(|source| StackError::Io {
-                    op: "create bind source",
-                    path: dir.clone(),
-                    source,
-                })?;
-            }
-        }
-        for f in &plan.files {
-            resources::write_file(f)?;
-        }
-        for m in &plan.options.mounts {
-            if let crate::containers::MountKind::Volume { name, source } = &m.kind {
-                let take = self
-                    .fresh
-                    .lock()
-                    .map(|mut f| f.remove(name))
-                    .unwrap_or(false);
-                if take && let Some(layers) = self.prep.snapshots.get(service) {
-                    resources::copy_image_content(layers, &m.target, source)?;
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
 /// An error and its causes on one line.
-fn chain(e: &dyn std::error::Error) -> String {
+pub(super) fn chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cause = e.source();
     while let Some(c) = cause {

@@ -14,10 +14,15 @@
 
 mod build;
 pub mod desired;
+mod down;
 mod execute;
 pub mod hash;
+mod lifecycle;
+mod mounts;
 pub mod plan;
+mod progress;
 pub mod resources;
+mod walk;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -33,6 +38,8 @@ use crate::containers::{ContainerInfo, Containers, ContainersError};
 use crate::store::{Document, Kind, StoreError};
 pub use desired::labels;
 pub use execute::{DownOptions, UpOptions};
+pub use mounts::anonymous_volume_key;
+pub use progress::{ObjectKind, Progress, ProgressSink, Status};
 pub use resources::VolumeDoc;
 
 /// Short stable hash (8 hex digits) for generated names.
@@ -70,199 +77,6 @@ pub struct ServiceRecord {
     pub hash: String,
     /// Per-field hashes (to name what changed next time).
     pub fields: BTreeMap<String, String>,
-}
-
-/// What kind of object a [`Progress`] line is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ObjectKind {
-    /// A container.
-    Container,
-    /// A network.
-    Network,
-    /// A volume.
-    Volume,
-    /// An image (built for a service).
-    Image,
-    /// The stack as a whole.
-    Stack,
-}
-
-/// Where a [`Progress`] object stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    /// Being built.
-    Building,
-    /// Built.
-    Built,
-    /// Being created.
-    Creating,
-    /// Created.
-    Created,
-    /// Being recreated (the detail says why).
-    Recreating,
-    /// Being started.
-    Starting,
-    /// Started.
-    Started,
-    /// Already running and up to date.
-    Running,
-    /// Waiting for a dependency.
-    Waiting,
-    /// Its health check passed.
-    Healthy,
-    /// It exited (a one-shot that completed).
-    Exited,
-    /// Being restarted (the detail says why).
-    Restarting,
-    /// Frozen (`pause`).
-    Paused,
-    /// Thawed (`unpause`).
-    Unpaused,
-    /// Being stopped.
-    Stopping,
-    /// Stopped.
-    Stopped,
-    /// Being removed.
-    Removing,
-    /// Removed.
-    Removed,
-    /// Something the user should know (orphans, a network kept).
-    Warning,
-    /// It failed (the detail says why).
-    Error,
-}
-
-impl Status {
-    /// `Creating`, `Started`, … as Compose prints them.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Status::Building => "Building",
-            Status::Built => "Built",
-            Status::Creating => "Creating",
-            Status::Created => "Created",
-            Status::Recreating => "Recreating",
-            Status::Starting => "Starting",
-            Status::Started => "Started",
-            Status::Running => "Running",
-            Status::Waiting => "Waiting",
-            Status::Healthy => "Healthy",
-            Status::Exited => "Exited",
-            Status::Restarting => "Restarting",
-            Status::Paused => "Paused",
-            Status::Unpaused => "Unpaused",
-            Status::Stopping => "Stopping",
-            Status::Stopped => "Stopped",
-            Status::Removing => "Removing",
-            Status::Removed => "Removed",
-            Status::Warning => "Warning",
-            Status::Error => "Error",
-        }
-    }
-}
-
-/// One progress report of `up`, `down` and the lifecycle commands.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Progress {
-    /// What it is about.
-    pub kind: ObjectKind,
-    /// The object's name.
-    pub name: String,
-    /// The service, for containers.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub service: Option<String>,
-    /// Where it stands.
-    pub status: Status,
-    /// Why (recreate causes, errors, warnings).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
-}
-
-impl Progress {
-    /// About container `name` of `service`.
-    pub fn container(service: &str, name: &str, status: Status) -> Progress {
-        Progress {
-            kind: ObjectKind::Container,
-            name: name.to_owned(),
-            service: Some(service.to_owned()),
-            status,
-            detail: None,
-        }
-    }
-
-    /// About network `name`.
-    pub fn network(name: &str, status: Status) -> Progress {
-        Progress {
-            kind: ObjectKind::Network,
-            name: name.to_owned(),
-            service: None,
-            status,
-            detail: None,
-        }
-    }
-
-    /// About volume `name`.
-    pub fn volume(name: &str, status: Status) -> Progress {
-        Progress {
-            kind: ObjectKind::Volume,
-            name: name.to_owned(),
-            service: None,
-            status,
-            detail: None,
-        }
-    }
-
-    /// About image `name`.
-    pub fn image(name: &str, status: Status) -> Progress {
-        Progress {
-            kind: ObjectKind::Image,
-            name: name.to_owned(),
-            service: None,
-            status,
-            detail: None,
-        }
-    }
-
-    /// About the stack `name`.
-    pub fn stack(name: &str, status: Status) -> Progress {
-        Progress {
-            kind: ObjectKind::Stack,
-            name: name.to_owned(),
-            service: None,
-            status,
-            detail: None,
-        }
-    }
-
-    /// With a detail.
-    pub fn detail(mut self, detail: impl Into<String>) -> Progress {
-        self.detail = Some(detail.into());
-        self
-    }
-}
-
-/// Where progress goes; a closed receiver is fine (the client went away).
-#[derive(Debug, Clone)]
-pub struct ProgressSink(Option<tokio::sync::mpsc::UnboundedSender<Progress>>);
-
-impl ProgressSink {
-    /// Progress sent to `tx`.
-    pub fn new(tx: tokio::sync::mpsc::UnboundedSender<Progress>) -> ProgressSink {
-        ProgressSink(Some(tx))
-    }
-
-    /// Progress dropped.
-    pub fn none() -> ProgressSink {
-        ProgressSink(None)
-    }
-
-    /// Reports `p`.
-    pub fn send(&self, p: Progress) {
-        if let Some(tx) = &self.0 {
-            let _ = tx.send(p);
-        }
-    }
 }
 
 /// Why a service failed during `up`.
@@ -510,177 +324,6 @@ impl Stacks {
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
     }
-
-    fn select(
-        &self,
-        project: &str,
-        services: &[String],
-    ) -> Result<Vec<StackContainer>, StackError> {
-        let all = self.ps(project)?;
-        if all.is_empty() && self.get(project)?.is_none() {
-            return Err(StackError::NoSuchStack(project.to_owned()));
-        }
-        for s in services {
-            if !all.iter().any(|c| &c.service == s) {
-                return Err(StackError::NoSuchService(s.clone()));
-            }
-        }
-        Ok(all
-            .into_iter()
-            .filter(|c| services.is_empty() || services.contains(&c.service))
-            .collect())
-    }
-
-    /// `stop [SERVICE…]`: dependents first.
-    pub async fn stop(
-        &self,
-        project: &str,
-        services: &[String],
-        timeout: Option<Duration>,
-        progress: &ProgressSink,
-    ) -> Result<(), StackError> {
-        let mut list = self.select(project, services)?;
-        execute::order_by_dependencies(&mut list, true);
-        for c in list.iter().filter(|c| c.info.is_running()) {
-            let grace = timeout
-                .or(c.info.doc.stop_timeout.map(Duration::from_secs))
-                .unwrap_or(Duration::from_secs(10));
-            progress.send(Progress::container(
-                &c.service,
-                &c.info.doc.name,
-                Status::Stopping,
-            ));
-            execute::blocking_stop(&self.containers, &c.info.doc.id, grace).await?;
-            progress.send(Progress::container(
-                &c.service,
-                &c.info.doc.name,
-                Status::Stopped,
-            ));
-        }
-        Ok(())
-    }
-
-    /// `start [SERVICE…]`: dependencies first.
-    pub async fn start(
-        &self,
-        project: &str,
-        services: &[String],
-        progress: &ProgressSink,
-    ) -> Result<(), StackError> {
-        let mut list = self.select(project, services)?;
-        execute::order_by_dependencies(&mut list, false);
-        for c in list.iter().filter(|c| !c.info.is_running()) {
-            progress.send(Progress::container(
-                &c.service,
-                &c.info.doc.name,
-                Status::Starting,
-            ));
-            execute::blocking_start(&self.containers, &c.info.doc.id).await?;
-            progress.send(Progress::container(
-                &c.service,
-                &c.info.doc.name,
-                Status::Started,
-            ));
-        }
-        Ok(())
-    }
-
-    /// `restart [SERVICE…]`: stop then start.
-    pub async fn restart(
-        &self,
-        project: &str,
-        services: &[String],
-        timeout: Option<Duration>,
-        progress: &ProgressSink,
-    ) -> Result<(), StackError> {
-        self.stop(project, services, timeout, progress).await?;
-        self.start(project, services, progress).await
-    }
-
-    /// `kill [-s SIGNAL] [SERVICE…]`: signals the running containers.
-    pub fn kill(
-        &self,
-        project: &str,
-        services: &[String],
-        signal: berth_runtime::Signal,
-        progress: &ProgressSink,
-    ) -> Result<(), StackError> {
-        for c in self.select(project, services)? {
-            if c.info.is_running() {
-                self.containers.kill(&c.info.doc.id, signal)?;
-                progress.send(
-                    Progress::container(&c.service, &c.info.doc.name, Status::Stopping)
-                        .detail(format!("sent {signal}")),
-                );
-            }
-        }
-        Ok(())
-    }
-
-    /// `rm [-f] [SERVICE…]`: removes stopped containers (running ones too with `force`).
-    pub async fn remove(
-        &self,
-        project: &str,
-        services: &[String],
-        force: bool,
-        progress: &ProgressSink,
-    ) -> Result<usize, StackError> {
-        let mut n = 0;
-        for c in self.select(project, services)? {
-            if c.info.is_running() && !force {
-                continue;
-            }
-            progress.send(Progress::container(
-                &c.service,
-                &c.info.doc.name,
-                Status::Removing,
-            ));
-            execute::blocking_remove(&self.containers, &c.info.doc.id).await?;
-            let _ = std::fs::remove_dir_all(self.files_dir(project).join(&c.info.doc.name));
-            progress.send(Progress::container(
-                &c.service,
-                &c.info.doc.name,
-                Status::Removed,
-            ));
-            n += 1;
-        }
-        Ok(n)
-    }
-
-    /// `pause` (`resume: false`) or `unpause` (`true`) the running containers.
-    pub fn pause(
-        &self,
-        project: &str,
-        services: &[String],
-        resume: bool,
-        progress: &ProgressSink,
-    ) -> Result<(), StackError> {
-        for c in self.select(project, services)? {
-            if !c.info.is_running() {
-                continue;
-            }
-            let rt = self
-                .containers
-                .runtime()
-                .load(crate::containers::runtime_id(&c.info.doc.id))
-                .map_err(ContainersError::from)?;
-            if resume {
-                rt.resume().map_err(ContainersError::from)?;
-            } else {
-                rt.pause().map_err(ContainersError::from)?;
-            }
-            progress.send(Progress::container(
-                &c.service,
-                &c.info.doc.name,
-                if resume {
-                    Status::Unpaused
-                } else {
-                    Status::Paused
-                },
-            ));
-        }
-        Ok(())
-    }
 }
 
 /// `running`, `paused`, `exited`, `created` for `ls`.
@@ -716,4 +359,38 @@ pub fn selected_services(
         }
     }
     Ok(Some(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn named_services_bring_their_dependencies_unless_no_deps() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("compose.yaml"),
+            "services:\n  db: {image: busybox}\n  api: {image: busybox, depends_on: [db]}\n  web: {image: busybox, depends_on: [api]}\n  other: {image: busybox}\n",
+        )
+        .unwrap();
+        let p = berth_compose::load(&berth_compose::LoadOptions {
+            working_dir: dir.path().to_path_buf(),
+            ..Default::default()
+        })
+        .unwrap();
+        let set = |v: &[&str]| Some(v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>());
+        assert_eq!(selected_services(&p, &[], false).unwrap(), None);
+        assert_eq!(
+            selected_services(&p, &["web".into()], false).unwrap(),
+            set(&["api", "db", "web"])
+        );
+        assert_eq!(
+            selected_services(&p, &["web".into()], true).unwrap(),
+            set(&["web"])
+        );
+        assert!(matches!(
+            selected_services(&p, &["nope".into()], false),
+            Err(StackError::NoSuchService(n)) if n == "nope"
+        ));
+    }
 }

@@ -97,10 +97,15 @@ impl Record {
         }
     }
 
-    /// Writes the record atomically (temporary file, rename). Not `fsync`ed: it must survive
-    /// the daemon being killed, which the page cache does; health results are written at every
-    /// probe and a power loss costs at most the last few.
+    /// Writes the record atomically (temporary file, rename); nothing is written while `rm`
+    /// removes the container. Not `fsync`ed: it must survive the daemon being killed, which
+    /// the page cache does; health results are written at every probe and a power loss costs
+    /// at most the last few.
     pub fn save(&self, dir: &Path) -> Result<(), RecordError> {
+        if removing(dir) {
+            // `rm` is emptying the directory: nothing more goes into it.
+            return Ok(());
+        }
         let path = dir.join(RECORD_FILE);
         let tmp = dir.join(format!(".{RECORD_FILE}.tmp"));
         let bytes = serde_json::to_vec_pretty(self).map_err(|source| RecordError::Corrupt {

@@ -180,21 +180,22 @@ async fn watch(shared: &Arc<Shared>, id: &str, why: Why) -> Result<(), Supervise
             handle_exit(shared, &doc, &state, code, found_exited, waited).await;
             record.handled_exit = Some(exit);
             record.save(&dir)?;
-            if doc.auto_remove {
-                // A client attached to a foreground `run --rm` reads the last output, waits
-                // and removes the container itself within this grace; detached ones are ours.
-                tokio::select! {
-                    _ = tokio::time::sleep(AUTO_REMOVE_GRACE) => {}
-                    _ = stop.wait_for(|s| *s) => return Ok(()),
-                }
-                let (c, key) = (shared.containers.clone(), id.to_owned());
-                match blocking(move |h| h.block_on(c.remove(&key, true))).await? {
-                    Ok(_) | Err(ContainersError::NotFound(_)) => {}
-                    Err(e) => return Err(e.into()),
-                }
-                shared.finish(id, || false);
-                return Ok(());
+        }
+        // Also an exited `--rm` container that an earlier daemon did not get to remove.
+        if doc.auto_remove && (new_exit || found_exited) {
+            // A client attached to a foreground `run --rm` reads the last output, waits and
+            // removes the container itself within this grace; detached ones are ours.
+            tokio::select! {
+                _ = tokio::time::sleep(AUTO_REMOVE_GRACE) => {}
+                _ = stop.wait_for(|s| *s) => return Ok(()),
             }
+            let (c, key) = (shared.containers.clone(), id.to_owned());
+            match blocking(move |h| h.block_on(c.remove(&key, true))).await? {
+                Ok(_) | Err(ContainersError::NotFound(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+            shared.finish(id, || false);
+            return Ok(());
         }
         // On re-adoption the daemon-start rules apply; otherwise only a new exit may restart.
         let occasion = if found_exited {

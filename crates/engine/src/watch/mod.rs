@@ -5,7 +5,7 @@
 //!
 //! Coalescing has no fixed quiet period: the loop takes the first change at once and
 //! applies it; whatever arrived meanwhile is a burst under way (a `git checkout`), so the
-//! next batch takes all of it and the rest of the burst (until events pause for 100 ms).
+//! next batch takes all of it and the rest of the burst (until events pause for 200 ms).
 //! A burst of 1,000 files is thus two batches (the first file, then the rest) while a
 //! single edit is applied without any wait.
 
@@ -90,7 +90,7 @@ pub enum WatchError {
 }
 
 /// Within a burst, the pause in events that ends it.
-const BURST_GAP: Duration = Duration::from_millis(100);
+const BURST_GAP: Duration = Duration::from_millis(200);
 /// The longest a burst's batch collects before it is applied.
 const BURST_MAX: Duration = Duration::from_secs(2);
 
@@ -167,7 +167,7 @@ pub async fn watch(
         }
         // Several paths waiting (they piled up while the previous batch was applied)
         // mean a burst is under way: take the rest of it too, until the events pause
-        // for 100 ms. A lone edit (however many events it makes) never waits here.
+        // for 200 ms. A lone edit (however many events it makes) never waits here.
         if paths.len() > 1 {
             let until = started + BURST_MAX;
             while let Ok(Some(c)) =

@@ -158,6 +158,11 @@ impl Root {
         Ok(())
     }
 
+    /// The root directory (an `O_PATH` descriptor) for callers walking it themselves.
+    pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
     /// Replaces `target` with the content and permission bits of the host file `src`.
     pub fn write_file(&self, src: &Path, target: &str) -> Result<(), SyncError> {
         let host = |op| {
@@ -169,6 +174,16 @@ impl Root {
         };
         let mut input = File::open(src).map_err(host("open"))?;
         let mode = input.metadata().map_err(host("stat"))?.permissions().mode() & 0o7777;
+        self.write_from(&mut input, mode, target)
+    }
+
+    /// Replaces `target` with what `input` yields, with permission bits `mode`.
+    pub fn write_from(
+        &self,
+        input: &mut dyn Read,
+        mode: u32,
+        target: &str,
+    ) -> Result<(), SyncError> {
         let (dir, name) = split(target).ok_or_else(|| SyncError::Container {
             op: "write",
             path: target.to_owned(),
@@ -198,7 +213,7 @@ impl Root {
                 source,
             }
         };
-        io::copy(&mut input, &mut out).map_err(io_err("write"))?;
+        io::copy(input, &mut out).map_err(io_err("write"))?;
         fchown(
             out.as_fd(),
             Some(Uid::from_raw(self.uid)),
