@@ -158,11 +158,17 @@ fn edits_creates_deletes_and_renames_reach_the_container_and_ignored_files_never
     wait_content(&e, c, "/app/sentinel.txt", "last\n");
     let listing = exec(&e, c, "ls -A /app").unwrap();
     assert_eq!(listing, "before.txt\nsentinel.txt\n");
+
+    // A container recreated while watching gets the current files (initial_sync).
+    let old_id = e.inspect(c)["Id"].clone();
+    stack_ok(&e, &dir, &["up", "-d", "--force-recreate"]);
+    assert_ne!(e.inspect(c)["Id"], old_id);
+    wait_content(&e, c, "/app/sentinel.txt", "last\n");
     stack_ok(&e, &dir, &["down"]);
 }
 
 #[test]
-fn a_burst_of_1000_files_travels_as_one_batch_after_the_first_file() {
+fn a_burst_of_1000_files_is_one_batch_after_at_most_the_first_file() {
     let e = Env::new("watch_burst");
     let dir = project(&e, "wburst", &SYNC.replace("wsync", "wburst"));
     let src = dir.join("src");
@@ -173,16 +179,16 @@ fn a_burst_of_1000_files_travels_as_one_batch_after_the_first_file() {
     for i in 0..1000 {
         std::fs::write(src.join(format!("f{i:04}.txt")), format!("{i}\n")).unwrap();
     }
-    // The first file goes out at once; the rest of the burst is the next batch (on a
-    // loaded machine the writer can pause for longer than the 200 ms that ends a burst,
-    // so one more batch is tolerated, but the bulk must travel together).
+    // The first file goes out at once (or the whole burst, when it was all waiting);
+    // the rest of the burst is the next batch.
     let mut batches = Vec::new();
     while batches.iter().sum::<u64>() < 1000 {
         batches.push(next_action(&lines)["count"].as_u64().unwrap());
     }
-    assert!(batches.len() <= 3, "batches: {batches:?}");
+    eprintln!("burst batches: {batches:?}");
+    assert!(batches.len() <= 2, "batches: {batches:?}");
     assert!(
-        batches.iter().any(|&n| n >= 900),
+        batches.iter().any(|&n| n >= 999),
         "no batch holds the burst: {batches:?}"
     );
     assert_eq!(

@@ -77,8 +77,17 @@ impl Context {
             .collect())
     }
 
-    /// Syncs the files of `initial_sync` rules that differ from the containers' copies.
-    pub async fn initial_sync(&self) -> Vec<WatchLine> {
+    /// The service of the stack's container `id`, when it has one.
+    pub fn service_of(&self, id: &str) -> Option<String> {
+        let list = self.stacks.ps(&self.project.name).ok()?;
+        list.into_iter()
+            .find(|c| c.info.doc.id == id)
+            .map(|c| c.service)
+    }
+
+    /// Syncs the files of `initial_sync` rules that differ from the containers' copies
+    /// (`only`: just that container, one that (re)started while watching).
+    pub async fn initial_sync(&self, only: Option<&str>) -> Vec<WatchLine> {
         let mut lines = Vec::new();
         let mut by_service: BTreeMap<String, Vec<Op>> = BTreeMap::new();
         for r in self
@@ -97,7 +106,10 @@ impl Context {
         for (service, ops) in by_service {
             let started = Instant::now();
             let pids = match self.pids(&service) {
-                Ok(p) => p,
+                Ok(p) => p
+                    .into_iter()
+                    .filter(|(id, _)| only.is_none_or(|o| o == id))
+                    .collect::<Vec<_>>(),
                 Err(message) => {
                     lines.push(WatchLine::Error { service, message });
                     continue;

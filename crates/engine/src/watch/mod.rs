@@ -22,6 +22,7 @@ use berth_compose::Project;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 
+use crate::events::{Event, EventType, Subscription};
 use crate::stack::{StackError, Stacks};
 use notifier::{Change, Notifier, NotifierError};
 use rules::{Rule, RulesError};
@@ -94,6 +95,14 @@ const BURST_GAP: Duration = Duration::from_millis(200);
 /// The longest a burst's batch collects before it is applied.
 const BURST_MAX: Duration = Duration::from_secs(2);
 
+/// The next event of the subscription (never, without one).
+async fn next_event(sub: &mut Option<Subscription>) -> Option<Event> {
+    match sub {
+        Some(s) => s.next().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// What identifies a version of a path: modification time, size, whether a directory.
 type Stamp = (std::time::SystemTime, u64, bool);
 
@@ -143,14 +152,45 @@ pub async fn watch(
         project,
         rules: rules.clone(),
     };
-    for line in ctx.initial_sync().await {
+    // Containers (re)created or started while watching get the current files too.
+    let mut starts = ctx
+        .stacks
+        .containers()
+        .engine()
+        .events(crate::events::EventFilter::default())
+        .ok();
+    for line in ctx.initial_sync(None).await {
         let _ = out.send(line);
     }
     let mut seen: HashMap<PathBuf, Option<Stamp>> = HashMap::new();
     loop {
-        let first = tokio::select! {
-            c = rx.recv() => c,
-            () = out.closed() => None,
+        // A change already waiting arrived while the previous batch was applied.
+        let (first, pending) = match rx.try_recv() {
+            Ok(c) => (Some(c), true),
+            Err(_) => (None, false),
+        };
+        let first = if first.is_some() {
+            first
+        } else {
+            tokio::select! {
+                c = rx.recv() => c,
+                () = out.closed() => None,
+                Some(ev) = next_event(&mut starts) => {
+                    if ev.kind == EventType::Container
+                        && ev.action == "start"
+                        && ctx.service_of(&ev.id).is_some()
+                    {
+                        for line in ctx.initial_sync(Some(&ev.id)).await {
+                            if matches!(&line, WatchLine::Action { count, .. } if *count > 0)
+                                || matches!(line, WatchLine::Error { .. })
+                            {
+                                let _ = out.send(line);
+                            }
+                        }
+                    }
+                    continue;
+                }
+            }
         };
         let Some(first) = first else { break };
         let started = Instant::now();
@@ -165,10 +205,16 @@ pub async fn watch(
         while let Ok(c) = rx.try_recv() {
             take(c, &mut paths);
         }
-        // Several paths waiting (they piled up while the previous batch was applied)
-        // mean a burst is under way: take the rest of it too, until the events pause
-        // for 200 ms. A lone edit (however many events it makes) never waits here.
-        if paths.len() > 1 {
+        // Changes that arrived while the previous batch was applied, or several wanted
+        // paths at once, mean a burst is under way (a checkout, a build writing files):
+        // take the rest of it too, until the events pause for 200 ms. A lone edit never
+        // waits here, and editor temp files (vim's `4913`, `x~`) do not count.
+        let wanted = paths
+            .iter()
+            .filter(|p| rules.iter().any(|r| r.wants(p)))
+            .take(2)
+            .count();
+        if wanted > 1 || (pending && wanted > 0) {
             let until = started + BURST_MAX;
             while let Ok(Some(c)) =
                 tokio::time::timeout_at(until.min(Instant::now() + BURST_GAP).into(), rx.recv())
