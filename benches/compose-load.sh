@@ -81,4 +81,10 @@ cmds=(-n berth "$berth $args")
 if [ -n "${BASELINE:-}" ]; then
   cmds+=(-n baseline "$BASELINE $args")
 fi
-hyperfine --warmup 3 --runs "${RUNS:-20}" -N "${cmds[@]}"
+hyperfine --warmup 3 --runs "${RUNS:-20}" -N --export-json "$dir/result.json" "${cmds[@]}"
+python3 - "$dir/result.json" <<'PY'
+import json, sys
+for r in json.load(open(sys.argv[1]))["results"]:
+    print(f'{r["command"]:<10} median {r["median"] * 1e3:6.1f} ms  min {r["min"] * 1e3:6.1f} ms  '
+          f'user {r["user"] * 1e3:5.1f} ms  system {r["system"] * 1e3:5.1f} ms')
+PY

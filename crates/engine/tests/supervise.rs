@@ -216,6 +216,11 @@ async fn always_brings_back_a_killed_process_but_not_a_user_stop() {
     })
     .await;
     assert_ne!(second, Some(first));
+    // The event follows the start's return, a moment after the state shows it running.
+    eventually("the second start event", || {
+        (w.actions(&id).len() == 3).then_some(())
+    })
+    .await;
     assert_eq!(w.actions(&id), ["start", "die 137", "start"]);
 
     // `sleep` as PID 1 ignores SIGTERM: the stop ends with SIGKILL after the grace period.
@@ -684,5 +689,41 @@ async fn the_images_healthcheck_applies_unless_overridden_or_disabled() {
     assert_eq!(w.info(&disabled).doc.healthcheck, None);
     quiet_period().await;
     assert_eq!(w.info(&disabled).health, None);
+    sup.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_that_outlives_its_timeout_is_killed_and_fails() {
+    let w = World::new();
+    let sup = Supervisor::spawn(w.containers.clone());
+    sup.adopted().await;
+    let mut opts = RunOptions::new("busybox");
+    opts.command = vec!["sleep".into(), "1000".into()];
+    opts.network = NetworkMode::None;
+    let mut check = HealthCheck::new(vec!["CMD".into(), "sleep".into(), "30".into()]);
+    check.interval = Duration::from_millis(200);
+    check.timeout = Duration::from_millis(300);
+    check.retries = 1;
+    opts.healthcheck = Some(check);
+    let id = w.containers.run(&opts).await.unwrap().id;
+    let health = eventually("unhealthy", || {
+        w.info(&id)
+            .health
+            .filter(|h| h.status == HealthStatus::Unhealthy)
+    })
+    .await;
+    let last = health.log.last().unwrap();
+    assert_eq!(last.exit_code, -1);
+    assert_eq!(last.output, "Health check exceeded timeout (300ms)");
+    // The timed-out check was killed: only the container's own sleep runs in it.
+    let container = w
+        .containers
+        .runtime()
+        .load(berth_engine::containers::runtime_id(&id))
+        .unwrap();
+    eventually("the check's process to be gone", || {
+        (container.top().ok()?.len() == 1).then_some(())
+    })
+    .await;
     sup.shutdown().await;
 }

@@ -292,8 +292,7 @@ impl Unpacker<'_> {
             return Ok(());
         }
         self.pending.clear();
-        let r = self.pool.flush();
-        r.map_err(|e| self.io_err(e))
+        self.pool.flush().map_err(|e| self.io_err(e))
     }
 
     /// Removes whatever is at `abs` unless it is a directory and `keep_dir` is set.

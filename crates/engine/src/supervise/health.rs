@@ -8,7 +8,10 @@
 //! [`from_image`] turns an image's `HEALTHCHECK` into the engine's [`HealthCheck`];
 //! [`apply`] is the state machine; [`probe`] runs one check.
 
+use std::os::fd::OwnedFd;
 use std::time::Duration;
+
+use tokio::io::AsyncReadExt;
 
 use berth_runtime::{Container, ExecRequest, ExecStdio, RuntimeError};
 use nix::sys::signal::{Signal, kill};
@@ -176,29 +179,61 @@ async fn run_probe(
             }));
         }
     };
+    let mut handle = handle;
     let pid = handle.pid();
-    let mut waiting = tokio::task::spawn_blocking(move || handle.wait_with_output());
-    let finished = match tokio::time::timeout(check.timeout, &mut waiting).await {
-        Ok(done) => done,
+    let (stdout, stderr) = (handle.child().stdout.take(), handle.child().stderr.take());
+    // The output is read on the runtime (no thread per running check); only the final,
+    // short wait for the exec helper goes to the blocking pool.
+    let output = async {
+        let (out, err) = tokio::join!(read_pipe(stdout), read_pipe(stderr));
+        let mut out = out?;
+        out.extend_from_slice(&err?);
+        Ok::<_, std::io::Error>(out)
+    };
+    let output = match tokio::time::timeout(check.timeout, output).await {
+        Ok(read) => read.map_err(|source| {
+            ProbeFailure::Runtime(RuntimeError::Control {
+                path: "health check output".into(),
+                source,
+            })
+        }),
         Err(_) => {
-            // Not ours to reap (the exec helper is its parent): a signal is all it takes.
+            // Not ours to reap (the exec helper is its parent): a signal is all it takes;
+            // the helper then exits and is waited for below.
             let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-            // The helper then exits; a grandchild holding the pipes could keep the wait
-            // going, which must not hold up the checks.
-            let _ = tokio::time::timeout(Duration::from_secs(1), waiting).await;
-            return Err(ProbeFailure::TimedOut);
+            Err(ProbeFailure::TimedOut)
         }
     };
-    match finished {
-        Ok(Ok((code, mut stdout, stderr))) => {
-            stdout.extend_from_slice(&stderr);
-            Ok((code, stdout))
-        }
+    let waited = tokio::task::spawn_blocking(move || handle.wait()).await;
+    let out = output?;
+    match waited {
+        Ok(Ok(code)) => Ok((code, out)),
         Ok(Err(e)) => Err(ProbeFailure::Runtime(e)),
         Err(join) => Err(ProbeFailure::Runtime(RuntimeError::Control {
             path: "health check exec".into(),
             source: std::io::Error::other(join.to_string()),
         })),
+    }
+}
+
+/// Reads a child's output pipe to its end on the runtime, keeping the last [`OUTPUT_MAX`]
+/// bytes (and a little more, cut later at a character boundary).
+async fn read_pipe(pipe: Option<impl Into<OwnedFd>>) -> std::io::Result<Vec<u8>> {
+    let Some(pipe) = pipe else {
+        return Ok(Vec::new());
+    };
+    let mut rx = tokio::net::unix::pipe::Receiver::from_owned_fd(pipe.into())?;
+    let mut kept = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = rx.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(kept);
+        }
+        kept.extend_from_slice(&buf[..n]);
+        if kept.len() > 2 * OUTPUT_MAX {
+            kept.drain(..kept.len() - OUTPUT_MAX - 8);
+        }
     }
 }
 
