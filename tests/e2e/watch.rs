@@ -1,7 +1,9 @@
 //! `berth watch` as a developer uses it: a stack is up, `berth watch` runs alongside, and
 //! host edits reach the containers (files and directories created, edited, renamed and
 //! deleted; ignored files never), bursts are batched, and `sync+restart`, `sync+exec` and
-//! `rebuild` rules do what they say. Watch lines are read from `berth watch --json`.
+//! `rebuild` rules do what they say; `berth up -d --watch` does both in one command; and
+//! `berth cp` copies both ways without a container symlink ever reaching the host. Watch
+//! lines are read from `berth watch --json`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -427,4 +429,35 @@ fn cp_copies_files_and_trees_both_ways_and_container_symlinks_stay_inside() {
     let (code, _, err) = e.run(&["cp", "cpt:/renamed.txt", &h("x")]);
     assert_ne!(code, Some(0));
     assert!(err.contains("not running"), "{err}");
+}
+
+#[test]
+fn up_watch_brings_the_stack_up_then_syncs() {
+    let e = Env::new("watch_up");
+    let dir = project(&e, "wup", &SYNC.replace("wsync", "wup"));
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    let file = dir.join("compose.yaml");
+    let (_, stdout) = e
+        .env
+        .spawn(&["-f", file.to_str().unwrap(), "up", "-d", "--watch"]);
+    let lines = LineReader::new(stdout);
+    // The human lines: the rule watched, then one line per action.
+    let watching = loop {
+        let l = lines.next(WAIT).expect("up --watch ended early");
+        if l.starts_with("watch app:") {
+            break l;
+        }
+    };
+    assert!(watching.contains("sync"), "{watching}");
+    std::fs::write(dir.join("src/live.txt"), "live\n").unwrap();
+    wait_content(&e, "wup-app-1", "/app/live.txt", "live\n");
+    let action = loop {
+        let l = lines.next(WAIT).expect("up --watch ended early");
+        if l.starts_with("app: sync") {
+            break l;
+        }
+    };
+    assert!(action.contains("src/live.txt"), "{action}");
+    assert!(action.contains("-> 1 container in"), "{action}");
+    stack_ok(&e, &dir, &["down"]);
 }
