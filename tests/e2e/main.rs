@@ -11,3 +11,4 @@ mod stack;
 mod stack_crash;
 mod stack_update;
 mod supervise;
+mod watch;

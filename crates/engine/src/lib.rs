@@ -13,6 +13,7 @@ pub mod events;
 pub mod stack;
 pub mod store;
 pub mod supervise;
+pub mod watch;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, Write};

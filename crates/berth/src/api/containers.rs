@@ -353,3 +353,17 @@ pub struct ContainerStats {
     /// Bytes written to block devices.
     pub io_write_bytes: u64,
 }
+
+/// Query of `GET`/`PUT /v1/containers/{id}/archive`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArchiveQuery {
+    /// The path in the container.
+    pub path: String,
+}
+
+/// Answer of `PUT /v1/containers/{id}/archive`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArchiveResult {
+    /// Files and directories written.
+    pub copied: usize,
+}

@@ -61,6 +61,8 @@ pub const STACK_UP: &str = "/v1/stacks/{name}/up";
 pub const STACK_DOWN: &str = "/v1/stacks/{name}/down";
 /// `POST`: start, stop, restart, kill, rm, pause or unpause a stack's containers.
 pub const STACK_ACTION: &str = "/v1/stacks/{name}/{action}";
+/// `POST`: watch a stack's `develop.watch` rules (NDJSON, until the client disconnects).
+pub const STACK_WATCH: &str = "/v1/stacks/{name}/watch";
 
 /// A route with its `{name}` (and `{action}`) filled in.
 pub fn stack(route: &str, name: &str, action: &str) -> String {
@@ -82,6 +84,8 @@ pub const CONTAINER_WAIT: &str = "/v1/containers/{id}/wait";
 pub const CONTAINER_LOGS: &str = "/v1/containers/{id}/logs";
 /// `GET`: a container's published ports.
 pub const CONTAINER_PORT: &str = "/v1/containers/{id}/port";
+/// `GET`: a tar archive of `?path=` in a running container; `PUT`: extract one there.
+pub const CONTAINER_ARCHIVE: &str = "/v1/containers/{id}/archive";
 /// `POST`: freeze a container.
 pub const CONTAINER_PAUSE: &str = "/v1/containers/{id}/pause";
 /// `POST`: thaw a container.
@@ -141,6 +145,7 @@ mod tests {
         ("post", STACK_UP),
         ("post", STACK_DOWN),
         ("post", STACK_ACTION),
+        ("post", STACK_WATCH),
         ("get", CONTAINERS),
         ("post", CONTAINERS),
         ("get", CONTAINER),
@@ -151,6 +156,8 @@ mod tests {
         ("post", CONTAINER_WAIT),
         ("get", CONTAINER_LOGS),
         ("get", CONTAINER_PORT),
+        ("get", CONTAINER_ARCHIVE),
+        ("put", CONTAINER_ARCHIVE),
         ("post", CONTAINER_PAUSE),
         ("post", CONTAINER_UNPAUSE),
         ("post", CONTAINER_RESTART),

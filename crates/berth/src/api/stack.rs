@@ -169,3 +169,14 @@ pub struct StackContainer {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<String>,
 }
+
+/// `POST /v1/stacks/{name}/watch`: watch the project's `develop.watch` rules until the
+/// client disconnects; the answer is NDJSON [`berth_engine::watch::WatchLine`]s.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WatchRequest {
+    /// The canonical project the CLI loaded.
+    pub project: berth_compose::Project,
+    /// Services to watch (empty: every service with rules).
+    #[serde(default)]
+    pub services: Vec<String>,
+}

@@ -111,6 +111,8 @@ pub enum Commands {
     Exec(ExecArgs),
     /// List a container's published ports.
     Port(PortArgs),
+    /// Copy files between a running container and the host (`CONTAINER:PATH` on one side).
+    Cp(super::container_copy::CpArgs),
     /// Freeze every process of running containers.
     Pause(NamesArgs),
     /// Thaw paused containers.
@@ -222,6 +224,7 @@ pub fn run(global: &GlobalArgs, command: Commands) -> ExitCode {
         Commands::Wait(a) => wait(global, &a),
         Commands::Network(a) => super::container_network::run(global, &a),
         Commands::Port(a) => port(global, &a),
+        Commands::Cp(a) => super::container_copy::cp(global, &a),
         Commands::Pause(a) => each(global, &a.containers, |name| {
             paths::fill(paths::CONTAINER_PAUSE, name)
         }),

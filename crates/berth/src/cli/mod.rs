@@ -2,6 +2,7 @@
 
 mod build;
 mod container;
+mod container_copy;
 mod container_format;
 mod container_network;
 mod container_run;
@@ -108,6 +109,8 @@ enum Command {
     Down(stack::DownArgs),
     /// List stacks (`berth stack ls`).
     Ls(stack::LsArgs),
+    /// Watch the stack's develop.watch rules (`berth stack watch`).
+    Watch(stack::WatchArgs),
     /// Stack commands: up, down, ps, ls, logs, start, stop, restart, kill, rm, pause,
     /// unpause, port, images.
     #[command(alias = "compose")]
@@ -189,6 +192,7 @@ pub fn main() -> ExitCode {
         Command::Up(args) => finish(stack::up::up(global, &project, &args)),
         Command::Down(args) => finish(stack::up::down(global, &project, &args)),
         Command::Ls(args) => finish(stack::ps::ls(global, &args)),
+        Command::Watch(args) => finish(stack::watch::watch(global, &project, &args)),
         Command::Stack(args) => finish(stack::run(global, &project, args)),
         Command::Image(c) => image::run(global, c),
         Command::Container(c) => container::run(global, c),

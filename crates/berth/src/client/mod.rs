@@ -246,6 +246,30 @@ impl Client {
         self.json(Method::DELETE, path, None).await
     }
 
+    /// `GET path`, the answer's raw bytes (a tar archive).
+    pub async fn get_bytes(&self, path: &str) -> Result<Vec<u8>, ClientError> {
+        let response = self.send(Method::GET, path, None).await?;
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|source| ClientError::Http {
+                socket: self.socket.clone(),
+                source,
+            })?
+            .to_bytes();
+        Ok(body.to_vec())
+    }
+
+    /// `PUT path` with a raw body (a tar archive), decoding a JSON answer.
+    pub async fn put_bytes<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+    ) -> Result<T, ClientError> {
+        self.json(Method::PUT, path, Some(body)).await
+    }
+
     /// `GET path` on a streaming route, read one line at a time.
     pub async fn lines(&self, path: &str) -> Result<Lines, ClientError> {
         let response = self.send(Method::GET, path, None).await?;

@@ -25,8 +25,9 @@ use berth_runtime::{Signal, Status};
 use super::AppState;
 use super::error::ApiError;
 use crate::api::containers::{
-    Container, ContainerCreate, ContainerCreated, ContainerNetwork, ContainerProcess, ContainerRef,
-    ContainerState, ContainerStats, ExitCode, KillQuery, ListQuery, Port, RemoveQuery, StopQuery,
+    ArchiveQuery, ArchiveResult, Container, ContainerCreate, ContainerCreated, ContainerNetwork,
+    ContainerProcess, ContainerRef, ContainerState, ContainerStats, ExitCode, KillQuery, ListQuery,
+    Port, RemoveQuery, StopQuery,
 };
 
 /// Runs a blocking container call on tokio's blocking pool.
@@ -480,6 +481,34 @@ pub async fn port(
 ) -> Result<Json<Vec<Port>>, ApiError> {
     let info = find(&state, key).await?;
     Ok(Json(to_wire(&info, &[]).ports))
+}
+
+/// `GET /v1/containers/{id}/archive?path=`: a tar archive (`berth cp CONTAINER:PATH …`).
+pub async fn archive_get(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    q: Result<Query<ArchiveQuery>, QueryRejection>,
+) -> Result<axum::response::Response, ApiError> {
+    let q = query(q)?;
+    let c = state.containers.clone();
+    let tar = blocking(move || c.archive(&key, &q.path)).await?;
+    axum::response::Response::builder()
+        .header(axum::http::header::CONTENT_TYPE, "application/x-tar")
+        .body(axum::body::Body::from(tar))
+        .map_err(|e| ApiError::internal(e.to_string()))
+}
+
+/// `PUT /v1/containers/{id}/archive?path=`: extracts the tar body (`berth cp … CONTAINER:PATH`).
+pub async fn archive_put(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    q: Result<Query<ArchiveQuery>, QueryRejection>,
+    body: axum::body::Bytes,
+) -> Result<Json<ArchiveResult>, ApiError> {
+    let q = query(q)?;
+    let c = state.containers.clone();
+    let copied = blocking(move || c.extract(&key, &q.path, &body)).await?;
+    Ok(Json(ArchiveResult { copied }))
 }
 
 #[cfg(test)]

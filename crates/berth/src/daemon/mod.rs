@@ -13,6 +13,8 @@ mod containers;
 mod dns;
 mod error;
 mod events;
+#[path = "watch.rs"]
+mod file_watch;
 mod networks;
 mod peer;
 mod pidfile;

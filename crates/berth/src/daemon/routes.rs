@@ -7,7 +7,9 @@ use axum::Router;
 use axum::middleware;
 use axum::routing::{get, post};
 
-use super::{AppState, container_logs, containers, error, events, networks, peer, stacks, system};
+use super::{
+    AppState, container_logs, containers, error, events, file_watch, networks, peer, stacks, system,
+};
 use crate::api::paths;
 
 /// Every route of the API. Serve it with `into_make_service_with_connect_info::<Peer>()`
@@ -32,6 +34,12 @@ pub fn router(state: AppState) -> Router {
         .route(paths::CONTAINER_WAIT, post(containers::wait))
         .route(paths::CONTAINER_LOGS, get(container_logs::logs))
         .route(paths::CONTAINER_PORT, get(containers::port))
+        .route(
+            paths::CONTAINER_ARCHIVE,
+            get(containers::archive_get)
+                .put(containers::archive_put)
+                .layer(axum::extract::DefaultBodyLimit::max(1 << 30)),
+        )
         .route(paths::CONTAINER_PAUSE, post(containers::pause))
         .route(paths::CONTAINER_UNPAUSE, post(containers::unpause))
         .route(paths::CONTAINER_RESTART, post(containers::restart))
@@ -45,6 +53,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route(paths::NETWORK_CONNECT, post(networks::connect))
         .route(paths::NETWORK_DISCONNECT, post(networks::disconnect))
+        .route(paths::STACK_WATCH, post(file_watch::watch))
         .merge(stacks::routes())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)

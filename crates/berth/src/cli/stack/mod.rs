@@ -12,6 +12,7 @@ mod logs;
 mod progress;
 pub mod ps;
 pub mod up;
+pub mod watch;
 
 use std::path::PathBuf;
 
@@ -27,6 +28,7 @@ pub use logs::LogsArgs;
 pub use progress::ProgressMode;
 pub use ps::{ImagesArgs, LsArgs, PortArgs, PsArgs};
 pub use up::{DownArgs, UpArgs};
+pub use watch::WatchArgs;
 
 /// `berth stack <command>`.
 #[derive(Debug, clap::Args)]
@@ -65,6 +67,8 @@ enum StackCommand {
     Port(PortArgs),
     /// List the images the stack's containers use.
     Images(ImagesArgs),
+    /// Sync, restart or rebuild services as their develop.watch rules say, until Ctrl-C.
+    Watch(WatchArgs),
 }
 
 /// Commands taking service names.
@@ -136,6 +140,7 @@ pub fn run(global: &GlobalArgs, project: &ProjectArgs, args: StackArgs) -> anyho
         StackCommand::Unpause(a) => action(global, project, "unpause", a.services, None, None),
         StackCommand::Port(a) => ps::port(global, project, &a),
         StackCommand::Images(a) => ps::images(global, project, &a),
+        StackCommand::Watch(a) => watch::watch(global, project, &a),
     }
 }
 

@@ -6,7 +6,7 @@ use super::super::GlobalArgs;
 use super::super::project::ProjectArgs;
 use super::progress::{self, ProgressMode};
 use crate::api::paths;
-use crate::api::stack::{ActionRequest, DownRequest, UpRequest};
+use crate::api::stack::{ActionRequest, DownRequest, UpRequest, WatchRequest};
 
 /// `berth up`.
 #[derive(Debug, clap::Args)]
@@ -46,6 +46,9 @@ pub struct UpArgs {
     /// How to show progress.
     #[arg(long, value_enum)]
     progress: Option<ProgressMode>,
+    /// Then watch the develop.watch rules (watch lines and logs in one stream).
+    #[arg(long)]
+    watch: bool,
     /// Services (default: all enabled ones).
     services: Vec<String>,
 }
@@ -104,10 +107,28 @@ pub fn up(global: &GlobalArgs, args: &ProjectArgs, up: &UpArgs) -> anyhow::Resul
     let mode = ProgressMode::detect(up.progress);
     let path = paths::stack(paths::STACK_UP, &name, "");
     let services = up.services.clone();
+    let watch_req = up.watch.then(|| WatchRequest {
+        project: req.project.clone(),
+        services: Vec::new(),
+    });
     super::super::block_on(async move {
         let client = global.endpoint()?.connect().await?;
         let lines = client.post_lines(&path, &req).await?;
         progress::follow(lines, mode).await?;
+        if let Some(w) = watch_req {
+            let lines = super::watch::start(global, w).await?;
+            if up.detach || up.wait {
+                tokio::select! {
+                    r = super::watch::follow(lines, false) => return r,
+                    _ = tokio::signal::ctrl_c() => return Ok(()),
+                }
+            }
+            tokio::spawn(async move {
+                if let Err(e) = super::watch::follow(lines, false).await {
+                    eprintln!("watch: {e:#}");
+                }
+            });
+        }
         if up.detach || up.wait {
             return Ok(());
         }

@@ -1,0 +1,211 @@
+//! Watching host trees with `notify` (inotify): one non-recursive watch per directory, so
+//! ignored directories are pruned *before* any watch is added and new directories are
+//! watched as they appear. When the kernel's watch limit is exhausted the directory is
+//! polled instead, and the caller is told so.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind};
+use notify::{
+    Config, ErrorKind, Event, EventKind, PollWatcher, RecommendedWatcher, RecursiveMode, Watcher,
+};
+use tokio::sync::mpsc::UnboundedSender;
+
+/// What the watcher reports.
+#[derive(Debug)]
+pub enum Change {
+    /// Something happened to these paths (state is read from the disk, not the event).
+    Paths(Vec<PathBuf>),
+    /// A problem worth telling the user about (watch limit, lost events).
+    Notice(String),
+}
+
+/// Errors starting the watcher.
+#[derive(Debug, thiserror::Error)]
+pub enum NotifierError {
+    /// The watcher could not be created or a path could not be watched.
+    #[error("watch {path}: {source}")]
+    Watch {
+        /// The path.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: notify::Error,
+    },
+}
+
+/// Watches a set of directory trees.
+pub struct Notifier {
+    inotify: RecommendedWatcher,
+    poll: Option<PollWatcher>,
+    tx: UnboundedSender<Change>,
+    watched: HashSet<PathBuf>,
+    polled: usize,
+}
+
+impl std::fmt::Debug for Notifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Notifier")
+            .field("watched", &self.watched.len())
+            .field("polled", &self.polled)
+            .finish()
+    }
+}
+
+/// The callback of a watcher. With inotify (`closes`), a write is taken from the close
+/// that ends it: the create and the data events before it would show a half-written file
+/// (and a restart or rebuild would run twice). Polling sees no closes and takes all.
+fn handler(
+    tx: UnboundedSender<Change>,
+    closes: bool,
+) -> impl Fn(notify::Result<Event>) + Send + 'static {
+    move |res| {
+        let change = match res {
+            Ok(e) if e.need_rescan() => Change::Notice(
+                "the kernel dropped file events (queue overflow): rescanning".to_owned(),
+            ),
+            Ok(e) => {
+                let skip = match e.kind {
+                    EventKind::Access(AccessKind::Close(AccessMode::Write)) => false,
+                    EventKind::Access(_) => true,
+                    EventKind::Create(CreateKind::File)
+                    | EventKind::Modify(ModifyKind::Data(_)) => closes,
+                    _ => false,
+                };
+                if skip {
+                    return;
+                }
+                Change::Paths(e.paths)
+            }
+            Err(e) => Change::Notice(format!("watch error: {e}")),
+        };
+        let _ = tx.send(change);
+    }
+}
+
+impl Notifier {
+    /// A watcher sending what it sees to `tx`.
+    pub fn new(tx: UnboundedSender<Change>) -> Result<Notifier, NotifierError> {
+        let inotify = notify::recommended_watcher(handler(tx.clone(), true)).map_err(|source| {
+            NotifierError::Watch {
+                path: PathBuf::from("inotify"),
+                source,
+            }
+        })?;
+        Ok(Notifier {
+            inotify,
+            poll: None,
+            tx,
+            watched: HashSet::new(),
+            polled: 0,
+        })
+    }
+
+    /// Directories watched with inotify and with polling.
+    pub fn counts(&self) -> (usize, usize) {
+        (self.watched.len() - self.polled, self.polled)
+    }
+
+    /// Watches `dir` and every directory below it that `prune` does not reject. Returns
+    /// the files found (so a directory that appeared can be synced whole).
+    pub fn add_tree(&mut self, dir: &Path, prune: &dyn Fn(&Path) -> bool) -> Vec<PathBuf> {
+        let mut files = Vec::new();
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            if prune(&d) || self.watched.contains(&d) {
+                continue;
+            }
+            self.watch_one(&d);
+            let Ok(entries) = std::fs::read_dir(&d) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let Ok(ft) = e.file_type() else { continue };
+                if ft.is_dir() {
+                    stack.push(e.path());
+                } else {
+                    files.push(e.path());
+                }
+            }
+        }
+        files
+    }
+
+    /// Watches the single file `path` (a rule naming a file).
+    pub fn add_file(&mut self, path: &Path) {
+        if self.watched.insert(path.to_path_buf())
+            && let Err(e) = self.inotify.watch(path, RecursiveMode::NonRecursive)
+        {
+            let _ = self.tx.send(Change::Notice(format!(
+                "cannot watch {}: {e}",
+                path.display()
+            )));
+        }
+    }
+
+    fn watch_one(&mut self, dir: &Path) {
+        match self.inotify.watch(dir, RecursiveMode::NonRecursive) {
+            Ok(()) => {
+                self.watched.insert(dir.to_path_buf());
+            }
+            Err(e) if matches!(e.kind, ErrorKind::MaxFilesWatch) => {
+                let _ = self.tx.send(Change::Notice(format!(
+                    "inotify watch limit reached (fs.inotify.max_user_watches): polling {} every second instead",
+                    dir.display()
+                )));
+                self.poll_one(dir);
+            }
+            Err(e) if matches!(&e.kind, ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::NotFound) =>
+                {}
+            Err(e) => {
+                let _ = self.tx.send(Change::Notice(format!(
+                    "cannot watch {}: {e}",
+                    dir.display()
+                )));
+            }
+        }
+    }
+
+    fn poll_one(&mut self, dir: &Path) {
+        if self.poll.is_none() {
+            let config = Config::default().with_poll_interval(Duration::from_secs(1));
+            match PollWatcher::new(handler(self.tx.clone(), false), config) {
+                Ok(p) => self.poll = Some(p),
+                Err(e) => {
+                    let _ = self.tx.send(Change::Notice(format!(
+                        "cannot poll {}: {e}",
+                        dir.display()
+                    )));
+                    return;
+                }
+            }
+        }
+        if let Some(p) = self.poll.as_mut()
+            && p.watch(dir, RecursiveMode::NonRecursive).is_ok()
+        {
+            self.watched.insert(dir.to_path_buf());
+            self.polled += 1;
+        }
+    }
+
+    /// Forgets directories at or below `dir` (it was deleted or moved away).
+    pub fn forget(&mut self, dir: &Path) {
+        let gone: Vec<PathBuf> = self
+            .watched
+            .iter()
+            .filter(|w| w.starts_with(dir))
+            .cloned()
+            .collect();
+        for w in gone {
+            let _ = self.inotify.unwatch(&w);
+            self.watched.remove(&w);
+        }
+    }
+
+    /// Whether `dir` is watched.
+    pub fn is_watched(&self, dir: &Path) -> bool {
+        self.watched.contains(dir)
+    }
+}
