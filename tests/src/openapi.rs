@@ -327,6 +327,7 @@ mod tests {
                 ("DELETE", "/v1/networks/{name}"),
                 ("GET", "/v1/containers"),
                 ("GET", "/v1/containers/{id}"),
+                ("GET", "/v1/containers/{id}/archive"),
                 ("GET", "/v1/containers/{id}/logs"),
                 ("GET", "/v1/containers/{id}/port"),
                 ("GET", "/v1/containers/{id}/stats"),
@@ -353,7 +354,9 @@ mod tests {
                 ("POST", "/v1/shutdown"),
                 ("POST", "/v1/stacks/{name}/down"),
                 ("POST", "/v1/stacks/{name}/up"),
+                ("POST", "/v1/stacks/{name}/watch"),
                 ("POST", "/v1/stacks/{name}/{action}"),
+                ("PUT", "/v1/containers/{id}/archive"),
             ]
             .map(|(m, p)| (m.to_string(), p.to_string()))
         );
