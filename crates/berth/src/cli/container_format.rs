@@ -22,6 +22,11 @@ pub fn human_duration(d: Duration) -> String {
     }
 }
 
+/// `5 seconds ago` for a creation time in RFC 3339, as `ps` shows it.
+pub fn ago(rfc3339: &str) -> String {
+    format!("{} ago", human_duration(since(Some(rfc3339))))
+}
+
 fn since(rfc3339: Option<&str>) -> Duration {
     rfc3339
         .and_then(|t| humantime::parse_rfc3339_weak(t.trim_end_matches('Z')).ok())
@@ -90,7 +95,7 @@ pub fn ps_table(list: &[Container]) -> String {
                 short(&c.id).to_string(),
                 c.image.clone(),
                 command(c),
-                format!("{} ago", human_duration(since(Some(c.created.as_str())))),
+                ago(&c.created),
                 status(c),
                 ports(&c.ports),
                 c.name.clone(),

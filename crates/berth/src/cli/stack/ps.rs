@@ -169,7 +169,7 @@ pub fn ps(global: &GlobalArgs, project: &ProjectArgs, args: &PsArgs) -> anyhow::
                 k.image.clone(),
                 cmd,
                 c.service.clone(),
-                k.created.clone(),
+                format::ago(&k.created),
                 status(c),
                 format::ports(&k.ports),
             ]
