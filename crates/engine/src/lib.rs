@@ -220,6 +220,22 @@ fn lock_root(root: &Path) -> Result<Flock<File>, EngineError> {
     Ok(lock)
 }
 
+/// An error and its causes on one line (`outer: inner: innermost`), each cause once: a cause
+/// whose text the line already holds (errors that print their source) is not repeated.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !s.contains(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
+        cause = c.source();
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -129,20 +129,7 @@ fn block_on<T>(f: impl std::future::Future<Output = anyhow::Result<T>>) -> anyho
         .block_on(f)
 }
 
-/// An error and its causes on one line: `outer: inner: innermost`.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        let text = c.to_string();
-        if !s.contains(&text) {
-            s.push_str(": ");
-            s.push_str(&text);
-        }
-        cause = c.source();
-    }
-    s
-}
+use berth_engine::error_chain;
 
 /// Maps a command's outcome to an exit code, printing a failure: stack-file diagnostics
 /// with a source snippet (exit 3), anything else as an error chain (exit 1).

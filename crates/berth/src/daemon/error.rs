@@ -48,20 +48,7 @@ impl From<ContainersError> for ApiError {
     }
 }
 
-/// An error and its causes on one line (`outer: inner`), each cause once.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        let text = c.to_string();
-        if !s.contains(&text) {
-            s.push_str(": ");
-            s.push_str(&text);
-        }
-        cause = c.source();
-    }
-    s
-}
+use berth_engine::error_chain as chain;
 
 /// The HTTP status of a container or network failure: the caller's mistake (4xx) or the
 /// daemon's (5xx).

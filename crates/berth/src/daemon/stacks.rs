@@ -17,6 +17,7 @@ use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::Response;
 use axum::routing::{get, post};
+use berth_engine::error_chain;
 use berth_engine::stack::{Progress, ProgressSink, StackError, Stacks};
 use tokio::sync::{mpsc, oneshot};
 
@@ -119,20 +120,6 @@ where
         .header(header::CONTENT_TYPE, NDJSON)
         .body(Body::from_stream(body))
         .map_err(|e| ApiError::internal(e.to_string()))
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        let text = c.to_string();
-        if !s.contains(&text) {
-            s.push_str(": ");
-            s.push_str(&text);
-        }
-        cause = c.source();
-    }
-    s
 }
 
 /// `GET /v1/stacks`.

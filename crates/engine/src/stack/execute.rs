@@ -616,16 +616,4 @@ fn readiness(c: &StackContainer) -> Ready {
 }
 
 /// An error and its causes on one line.
-pub(super) fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        let text = c.to_string();
-        if !s.contains(&text) {
-            s.push_str(": ");
-            s.push_str(&text);
-        }
-        cause = c.source();
-    }
-    s
-}
+pub(super) use crate::error_chain as chain;
