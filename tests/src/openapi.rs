@@ -353,6 +353,7 @@ mod tests {
                 ("POST", "/v1/networks/{name}/disconnect"),
                 ("POST", "/v1/shutdown"),
                 ("POST", "/v1/stacks/{name}/down"),
+                ("POST", "/v1/stacks/{name}/run"),
                 ("POST", "/v1/stacks/{name}/up"),
                 ("POST", "/v1/stacks/{name}/watch"),
                 ("POST", "/v1/stacks/{name}/{action}"),

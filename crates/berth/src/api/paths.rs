@@ -32,6 +32,7 @@
 //! POST   /v1/stacks/{name}/up                body: UpRequest (the Project); NDJSON progress
 //! POST   /v1/stacks/{name}/down              body: DownRequest; NDJSON progress
 //! GET    /v1/stacks/{name}/ps                containers of a stack
+//! POST   /v1/stacks/{name}/run               body: RunRequest; a one-off container; NDJSON
 //! POST   /v1/stacks/{name}/{start|stop|restart|kill|rm|pause|unpause}   NDJSON progress
 //! planned:
 //! GET    /v1/stacks/{name}/logs?follow=&tail=&since=&services=   NDJSON log lines
@@ -59,6 +60,8 @@ pub const STACK_PS: &str = "/v1/stacks/{name}/ps";
 pub const STACK_UP: &str = "/v1/stacks/{name}/up";
 /// `POST`: take a stack down (NDJSON progress).
 pub const STACK_DOWN: &str = "/v1/stacks/{name}/down";
+/// `POST`: a one-off container of a service (NDJSON progress, then the result).
+pub const STACK_RUN: &str = "/v1/stacks/{name}/run";
 /// `POST`: start, stop, restart, kill, rm, pause or unpause a stack's containers.
 pub const STACK_ACTION: &str = "/v1/stacks/{name}/{action}";
 /// `POST`: watch a stack's `develop.watch` rules (NDJSON, until the client disconnects).
@@ -144,6 +147,7 @@ mod tests {
         ("get", STACK_PS),
         ("post", STACK_UP),
         ("post", STACK_DOWN),
+        ("post", STACK_RUN),
         ("post", STACK_ACTION),
         ("post", STACK_WATCH),
         ("get", CONTAINERS),

@@ -50,12 +50,21 @@ pub struct UpRequest {
     /// `--wait-timeout` in seconds.
     #[serde(default)]
     pub wait_timeout: Option<u64>,
+    /// `--pull always|missing|never|build` (default: each service's `pull_policy`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull: Option<String>,
 }
 
 impl UpRequest {
-    /// The engine's options.
-    pub fn options(&self) -> engine::UpOptions {
-        engine::UpOptions {
+    /// The engine's options, or what is wrong with the request.
+    pub fn options(&self) -> Result<engine::UpOptions, String> {
+        let pull = match &self.pull {
+            None => None,
+            Some(p) => Some(engine::PullPolicy::parse(p).ok_or_else(|| {
+                format!("invalid pull policy {p:?}: use always, missing, never or build")
+            })?),
+        };
+        Ok(engine::UpOptions {
             services: self.services.clone(),
             config_files: self.config_files.clone(),
             force_recreate: self.force_recreate,
@@ -68,7 +77,8 @@ impl UpRequest {
             wait: self.wait,
             wait_timeout: self.wait_timeout.map(std::time::Duration::from_secs),
             parallelism: None,
-        }
+            pull,
+        })
     }
 }
 
@@ -87,6 +97,61 @@ pub struct DownRequest {
     /// `-t` in seconds.
     #[serde(default)]
     pub timeout: Option<u64>,
+    /// `--rmi local|all`: remove the stack's images too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rmi: Option<String>,
+}
+
+/// `POST /v1/stacks/{name}/run`: a one-off container of a service (`stack run`). The
+/// answer streams like `up` (the dependencies' progress), then the result line; the
+/// container is then known by the `name` sent.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunRequest {
+    /// The canonical project the CLI loaded.
+    pub project: berth_compose::Project,
+    /// Stack files it came from.
+    #[serde(default)]
+    pub config_files: Vec<String>,
+    /// The service.
+    pub service: String,
+    /// The container's name.
+    pub name: String,
+    /// Arguments replacing the service's command.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    /// `--entrypoint`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entrypoint: Option<String>,
+    /// `-e NAME=VALUE`.
+    #[serde(default)]
+    pub env: Vec<String>,
+    /// `-l KEY=VALUE`.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// `-u`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// `-w`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workdir: Option<String>,
+    /// `-p`.
+    #[serde(default)]
+    pub publish: Vec<String>,
+    /// `--service-ports`.
+    #[serde(default)]
+    pub service_ports: bool,
+    /// `--no-deps`.
+    #[serde(default)]
+    pub no_deps: bool,
+    /// Remove the container when it exits (`--rm -d`).
+    #[serde(default)]
+    pub auto_remove: bool,
+    /// A terminal, sent on this console socket (as `POST /v1/containers`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub console_socket: Option<String>,
+    /// Standard input without a terminal (as `POST /v1/containers`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdin_socket: Option<String>,
 }
 
 /// `POST /v1/stacks/{name}/{start|stop|restart|kill|rm|pause|unpause}`.

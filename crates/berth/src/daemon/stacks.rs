@@ -12,19 +12,22 @@ use std::sync::{Arc, Mutex, OnceLock};
 use axum::Json;
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::Response;
 use axum::routing::{get, post};
 use berth_engine::error_chain;
-use berth_engine::stack::{Progress, ProgressSink, StackError, Stacks};
+use berth_engine::stack::{
+    OneOffOptions, Progress, ProgressSink, RemoveImages, StackError, Stacks,
+};
 use tokio::sync::{mpsc, oneshot};
 
 use super::AppState;
 use super::error::ApiError;
 use crate::api::stack::{
-    ActionRequest, DownRequest, Failure, StackContainer, StackLine, StackSummary, UpRequest,
+    ActionRequest, DownRequest, Failure, RunRequest, StackContainer, StackLine, StackSummary,
+    UpRequest,
 };
 use crate::api::{NDJSON, paths};
 
@@ -35,6 +38,7 @@ pub fn routes() -> Router<AppState> {
         .route(paths::STACK_PS, get(ps))
         .route(paths::STACK_UP, post(up))
         .route(paths::STACK_DOWN, post(down))
+        .route(paths::STACK_RUN, post(run))
         .route(paths::STACK_ACTION, post(action))
 }
 
@@ -132,16 +136,32 @@ async fn list(State(state): State<AppState>) -> Result<Json<Vec<StackSummary>>, 
     Ok(Json(list.into_iter().map(StackSummary::from).collect()))
 }
 
-/// `GET /v1/stacks/{name}/ps`.
+/// `?oneoff=` of `GET /v1/stacks/{name}/ps`.
+#[derive(Debug, Default, serde::Deserialize)]
+struct PsQuery {
+    /// Include one-off containers (`stack run`).
+    #[serde(default)]
+    oneoff: bool,
+}
+
+/// `GET /v1/stacks/{name}/ps?oneoff=`.
 async fn ps(
     State(state): State<AppState>,
     Path(name): Path<String>,
+    query: Result<Query<PsQuery>, QueryRejection>,
 ) -> Result<Json<Vec<StackContainer>>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let stacks = open(&state)?;
-    let list = tokio::task::spawn_blocking(move || stacks.ps(&name))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let list = tokio::task::spawn_blocking(move || {
+        if query.oneoff {
+            stacks.ps_all(&name)
+        } else {
+            stacks.ps(&name)
+        }
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))?
+    .map_err(|e| ApiError::internal(e.to_string()))?;
     let networks = state.containers.networks().await?;
     Ok(Json(
         list.into_iter()
@@ -168,9 +188,9 @@ async fn up(
             req.project.name
         )));
     }
+    let opts = req.options().map_err(ApiError::bad_request)?;
     let stacks = open(&state)?;
     stream(name, move |progress| async move {
-        let opts = req.options();
         stacks.up(req.project, &opts, &progress).await
     })
 }
@@ -182,6 +202,12 @@ async fn down(
     body: Result<Json<DownRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(req) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let rmi = match &req.rmi {
+        None => None,
+        Some(r) => Some(RemoveImages::parse(r).ok_or_else(|| {
+            ApiError::bad_request(format!("invalid --rmi {r:?}: use local or all"))
+        })?),
+    };
     let stacks = open(&state)?;
     stream(name.clone(), move |progress| async move {
         let opts = berth_engine::stack::DownOptions {
@@ -189,8 +215,47 @@ async fn down(
             remove_orphans: req.remove_orphans,
             services: req.services,
             timeout: req.timeout.map(std::time::Duration::from_secs),
+            rmi,
         };
         stacks.down(&name, &opts, &progress).await
+    })
+}
+
+/// `POST /v1/stacks/{name}/run`: a one-off container (`stack run`).
+async fn run(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    body: Result<Json<RunRequest>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(req) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    if req.project.name != name {
+        return Err(ApiError::bad_request(format!(
+            "project {:?} sent to the route of {name:?}",
+            req.project.name
+        )));
+    }
+    let stacks = open(&state)?;
+    stream(name, move |progress| async move {
+        let opts = OneOffOptions {
+            service: req.service,
+            name: req.name,
+            command: req.command,
+            entrypoint: req.entrypoint,
+            env: req.env,
+            labels: req.labels,
+            user: req.user,
+            workdir: req.workdir,
+            publish: req.publish,
+            service_ports: req.service_ports,
+            no_deps: req.no_deps,
+            auto_remove: req.auto_remove,
+            console_socket: req.console_socket.map(std::path::PathBuf::from),
+            config_files: req.config_files,
+        };
+        stacks
+            .run_oneoff(req.project, &opts, &progress)
+            .await
+            .map(drop)
     })
 }
 

@@ -20,7 +20,9 @@ impl Stacks {
         opts: &DownOptions,
         progress: &ProgressSink,
     ) -> Result<(), StackError> {
-        let mut list = self.ps(project)?;
+        // One-off containers (`stack run`) go too, as with Compose.
+        let mut list = self.ps_all(project)?;
+        let doc = self.engine.store().get::<StackDoc>(project)?;
         let mut kept = Vec::new();
         if let Some(services) = &opts.services {
             let (mine, orphans): (Vec<_>, Vec<_>) = list
@@ -112,6 +114,10 @@ impl Stacks {
         }
         let net = self.containers.net().await?;
         resources::remove_networks(&net, project, progress).await?;
+        if let Some(which) = opts.rmi {
+            let names = super::images::selected(which, project, doc.as_ref(), &list);
+            self.remove_images(&names, progress)?;
+        }
         if opts.volumes {
             resources::remove_volumes(self.engine.store(), project, progress)?;
         }

@@ -52,6 +52,8 @@ pub struct UpOptions {
     pub wait_timeout: Option<Duration>,
     /// Container operations at once (default 8).
     pub parallelism: Option<usize>,
+    /// `--pull` (`None`: each service's `pull_policy`).
+    pub pull: Option<super::PullPolicy>,
 }
 
 /// Options of `down`.
@@ -66,6 +68,8 @@ pub struct DownOptions {
     pub services: Option<Vec<String>>,
     /// `-t`.
     pub timeout: Option<Duration>,
+    /// `--rmi`: remove the stack's images too.
+    pub rmi: Option<super::RemoveImages>,
 }
 
 /// What each service needs, computed before anything is touched.
@@ -98,6 +102,7 @@ pub(super) async fn blocking_stop(
     id: &str,
     grace: Duration,
 ) -> Result<(), StackError> {
+    super::hooks::pre_stop(c, id).await;
     let (c, h, id) = (c.clone(), tokio::runtime::Handle::current(), id.to_owned());
     blocking(move || h.block_on(c.stop(&id, grace))).await??;
     Ok(())
@@ -204,7 +209,7 @@ pub(super) fn grace(timeout: Option<Duration>, stop_timeout: Option<u64>) -> Dur
 
 impl Stacks {
     /// Resolves images, secret contents and hashes of the selected services.
-    fn prepare(
+    pub(super) fn prepare(
         &self,
         mut project: Project,
         opts: &UpOptions,
@@ -247,10 +252,15 @@ impl Stacks {
                     Err(berth_image::StoreError::NotFound(_)) => None,
                     Err(e) => return Err(e.into()),
                 };
-                let found = match (existing, &svc.build) {
-                    (Some(i), Some(_)) if !opts.build => i,
-                    (Some(i), None) => i,
-                    (_, Some(b)) => {
+                let policy = super::PullPolicy::of(opts.pull, svc);
+                let step = if opts.build && svc.build.is_some() {
+                    super::pull::ImageStep::Build
+                } else {
+                    super::pull::step(policy, existing.is_some(), svc.build.is_some())
+                };
+                let found = match (step, existing, &svc.build) {
+                    (super::pull::ImageStep::Use, Some(i), _) => i,
+                    (super::pull::ImageStep::Build, _, Some(b)) => {
                         progress.send(Progress::image(&image, Status::Building));
                         let req = super::build::request(b, reference, &project.working_dir);
                         let built =
@@ -264,12 +274,25 @@ impl Stacks {
                         progress.send(Progress::image(&image, Status::Built));
                         built
                     }
-                    (None, None) => {
+                    (super::pull::ImageStep::Pull, _, _) => {
+                        progress.send(Progress::image(&image, Status::Pulling));
+                        let pulled = super::pull::pull(&self.images, &reference).map_err(|e| {
+                            StackError::Failed {
+                                failures: vec![ServiceFailure {
+                                    service: name.clone(),
+                                    reason: chain(&e),
+                                }],
+                            }
+                        })?;
+                        progress.send(Progress::image(&image, Status::Pulled));
+                        pulled
+                    }
+                    _ => {
                         return Err(StackError::Failed {
                             failures: vec![ServiceFailure {
                                 service: name.clone(),
                                 reason: format!(
-                                    "image {image} not found locally: pull or import it first"
+                                    "image {image} not found locally and its pull policy is never: pull or import it first"
                                 ),
                             }],
                         });

@@ -73,6 +73,7 @@ impl Stacks {
                 Status::Starting,
             ));
             execute::blocking_start(&self.containers, &c.info.doc.id).await?;
+            super::hooks::post_start_recorded(&self.containers, &c.service, &c.info.doc.id).await?;
             progress.send(Progress::container(
                 &c.service,
                 &c.info.doc.name,

@@ -17,10 +17,14 @@ pub mod desired;
 mod down;
 mod execute;
 pub mod hash;
+mod hooks;
+mod images;
 mod lifecycle;
 mod mounts;
+mod oneoff;
 pub mod plan;
 mod progress;
+mod pull;
 pub mod resources;
 mod rolling;
 mod walk;
@@ -39,8 +43,11 @@ use crate::containers::{ContainerInfo, Containers, ContainersError};
 use crate::store::{Document, Kind, StoreError};
 pub use desired::labels;
 pub use execute::{DownOptions, UpOptions};
+pub use images::RemoveImages;
 pub use mounts::anonymous_volume_key;
+pub use oneoff::OneOffOptions;
 pub use progress::{ObjectKind, Progress, ProgressSink, Status};
+pub use pull::PullPolicy;
 pub use resources::VolumeDoc;
 
 /// Short stable hash (8 hex digits) for generated names.
@@ -196,6 +203,29 @@ pub enum StackError {
         /// The containers still not ready.
         waiting: String,
     },
+    /// A `post_start` or `pre_stop` hook failed.
+    #[error("service {service}: {hook} hook {command:?} in {container} {failure}")]
+    Hook {
+        /// The service.
+        service: String,
+        /// The container.
+        container: String,
+        /// `post_start` or `pre_stop`.
+        hook: &'static str,
+        /// The hook's command.
+        command: Vec<String>,
+        /// `exited with code N: <output>`, or why it could not run.
+        failure: String,
+    },
+    /// An image could not be pulled.
+    #[error("pull {image}: {source}")]
+    Pull {
+        /// The image.
+        image: String,
+        /// Why.
+        #[source]
+        source: Box<berth_image::PullError>,
+    },
     /// A background task of the executor died.
     #[error("internal task failed: {0}")]
     Task(#[source] tokio::task::JoinError),
@@ -229,6 +259,13 @@ pub struct StackContainer {
     /// The container.
     #[serde(flatten)]
     pub info: ContainerInfo,
+}
+
+impl StackContainer {
+    /// Whether `stack run` made it (label `com.docker.compose.oneoff=True`).
+    pub fn is_oneoff(&self) -> bool {
+        self.info.doc.labels.get(labels::ONEOFF).map(String::as_str) == Some("True")
+    }
 }
 
 /// A stack as `ls` shows it.
@@ -280,8 +317,16 @@ impl Stacks {
             .join("files")
     }
 
-    /// The containers of `project` (all of them, running or not), by service and number.
+    /// The service containers of `project` (all of them, running or not), by service and
+    /// number; one-off containers (`stack run`) are left out, as `docker compose ps` does.
     pub fn ps(&self, project: &str) -> Result<Vec<StackContainer>, StackError> {
+        let mut list = self.ps_all(project)?;
+        list.retain(|c| !c.is_oneoff());
+        Ok(list)
+    }
+
+    /// Every container of `project`, one-off containers included.
+    pub fn ps_all(&self, project: &str) -> Result<Vec<StackContainer>, StackError> {
         let mut out: Vec<StackContainer> = self
             .containers
             .list()?
@@ -303,7 +348,9 @@ impl Stacks {
                 info,
             })
             .collect();
-        out.sort_by(|a, b| (&a.service, a.number).cmp(&(&b.service, b.number)));
+        out.sort_by(|a, b| {
+            (&a.service, a.number, &a.info.doc.name).cmp(&(&b.service, b.number, &b.info.doc.name))
+        });
         Ok(out)
     }
 

@@ -13,7 +13,7 @@ pub enum ObjectKind {
     Network,
     /// A volume.
     Volume,
-    /// An image (built for a service).
+    /// An image (pulled or built for a service, removed by `down --rmi`).
     Image,
     /// The stack as a whole.
     Stack,
@@ -23,6 +23,10 @@ pub enum ObjectKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
+    /// Being pulled.
+    Pulling,
+    /// Pulled.
+    Pulled,
     /// Being built.
     Building,
     /// Built.
@@ -69,6 +73,8 @@ impl Status {
     /// `Creating`, `Started`, … as Compose prints them.
     pub fn as_str(&self) -> &'static str {
         match self {
+            Status::Pulling => "Pulling",
+            Status::Pulled => "Pulled",
             Status::Building => "Building",
             Status::Built => "Built",
             Status::Creating => "Creating",

@@ -14,6 +14,9 @@
 //!   configuration), `continue`, or `rollback`: every replica touched by the update is
 //!   replaced again from the configuration the previous `up` applied (kept in the stack
 //!   document), following `deploy.rollback_config`. `up` then fails naming the service.
+//! - `max_failure_ratio` (default 0): the failure action is taken only once the share of
+//!   replicas that failed to update exceeds it (Swarm's rule); below it the update goes
+//!   on, and `up` still fails at the end naming the replicas that failed.
 
 use std::time::{Duration, Instant};
 
@@ -35,13 +38,20 @@ enum OnFailure {
 }
 
 /// `update_config` or `rollback_config` with the defaults filled in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 struct Settings {
     parallelism: usize,
     delay: Duration,
     start_first: bool,
     on_failure: OnFailure,
     monitor: Duration,
+    max_failure_ratio: f64,
+}
+
+/// Whether `failed` of `total` replicas exceed the tolerated ratio (Swarm:
+/// `failed / total > max_failure_ratio`).
+fn exceeds(failed: usize, total: usize, ratio: f64) -> bool {
+    failed > 0 && (failed as f64) > ratio * (total.max(1) as f64)
 }
 
 impl Settings {
@@ -62,6 +72,7 @@ impl Settings {
                 _ => OnFailure::Pause,
             },
             monitor: cfg.monitor.map(|d| d.to_std()).unwrap_or_default(),
+            max_failure_ratio: cfg.max_failure_ratio.unwrap_or(0.0).clamp(0.0, 1.0),
         }
     }
 }
@@ -122,7 +133,9 @@ impl Run<'_> {
                     Err(e) => failed.push((*n, e)),
                 }
             }
-            if failed.is_empty() || settings.on_failure == OnFailure::Continue {
+            if !exceeds(failed.len(), replaced.len(), settings.max_failure_ratio)
+                || settings.on_failure == OnFailure::Continue
+            {
                 continue;
             }
             let why = failed
@@ -342,6 +355,7 @@ mod tests {
                 start_first: false,
                 on_failure: OnFailure::Pause,
                 monitor: Duration::ZERO,
+                max_failure_ratio: 0.0,
             }
         );
         let cfg = UpdateConfig {
@@ -350,6 +364,7 @@ mod tests {
             order: Some("start-first".into()),
             failure_action: Some("rollback".into()),
             monitor: berth_compose::model::units::Duration::parse("500ms"),
+            max_failure_ratio: Some(0.5),
             ..UpdateConfig::default()
         };
         assert_eq!(
@@ -360,7 +375,17 @@ mod tests {
                 start_first: true,
                 on_failure: OnFailure::Rollback,
                 monitor: Duration::from_millis(500),
+                max_failure_ratio: 0.5,
             }
         );
+    }
+
+    #[test]
+    fn the_failure_action_waits_until_the_ratio_is_exceeded() {
+        assert!(!exceeds(0, 4, 0.0));
+        assert!(exceeds(1, 4, 0.0));
+        assert!(!exceeds(1, 4, 0.25));
+        assert!(exceeds(2, 4, 0.25));
+        assert!(!exceeds(3, 4, 1.0));
     }
 }

@@ -248,6 +248,8 @@ impl Run<'_> {
             Action::Start(o) => {
                 p.send(Progress::container(service, &o.name, Status::Starting));
                 blocking_start(c, &o.id).await?;
+                let hooks = &self.project.services[service].post_start;
+                super::hooks::post_start(c, service, &o.id, hooks).await?;
                 p.send(Progress::container(service, &o.name, Status::Started));
             }
             Action::Restart { container, cause } => {
@@ -258,6 +260,8 @@ impl Run<'_> {
                 let stop_timeout = c.find(&container.id).ok().and_then(|i| i.doc.stop_timeout);
                 blocking_stop(c, &container.id, grace(self.opts.timeout, stop_timeout)).await?;
                 blocking_start(c, &container.id).await?;
+                let hooks = &self.project.services[service].post_start;
+                super::hooks::post_start(c, service, &container.id, hooks).await?;
                 p.send(Progress::container(
                     service,
                     &container.name,
@@ -383,12 +387,23 @@ impl Run<'_> {
         }
         let result = self.prepare_mounts(service, &plan);
         let result = match result {
-            Ok(()) => blocking_run(c, plan.options).await.map(drop),
+            Ok(()) => blocking_run(c, plan.options).await,
             Err(e) => Err(e),
         };
-        if let Err(e) = result {
-            // Nothing of a failed container remains: `run` undid itself; its files go too.
-            let _ = std::fs::remove_dir_all(self.files_dir.join(&name));
+        let created = match result {
+            Ok(created) => created,
+            Err(e) => {
+                // Nothing of a failed container remains: `run` undid itself; its files go too.
+                let _ = std::fs::remove_dir_all(self.files_dir.join(&name));
+                self.progress
+                    .send(Progress::container(service, &name, Status::Error).detail(chain(&e)));
+                return Err(e);
+            }
+        };
+        // A failing hook fails the service; its container stays (as with Compose).
+        if let Err(e) =
+            super::hooks::post_start(c, service, &created.id, &config.svc.post_start).await
+        {
             self.progress
                 .send(Progress::container(service, &name, Status::Error).detail(chain(&e)));
             return Err(e);
@@ -399,7 +414,7 @@ impl Run<'_> {
     }
 
     /// Creates bind sources, writes secret and config files, fills new volumes.
-    fn prepare_mounts(
+    pub(super) fn prepare_mounts(
         &self,
         service: &str,
         plan: &desired::ContainerPlan,

@@ -184,9 +184,21 @@ pub fn project_name(project: &ProjectArgs) -> anyhow::Result<String> {
     Ok(project.load()?.name)
 }
 
-/// The stack's containers from the daemon.
+/// The stack's service containers from the daemon.
 pub async fn containers(global: &GlobalArgs, name: &str) -> anyhow::Result<Vec<StackContainer>> {
-    let path = paths::stack(paths::STACK_PS, name, "");
+    containers_with(global, name, false).await
+}
+
+/// The stack's containers from the daemon, with its one-off containers when `oneoff`.
+pub async fn containers_with(
+    global: &GlobalArgs,
+    name: &str,
+    oneoff: bool,
+) -> anyhow::Result<Vec<StackContainer>> {
+    let path = format!(
+        "{}?oneoff={oneoff}",
+        paths::stack(paths::STACK_PS, name, "")
+    );
     Ok(global.endpoint()?.get(&path).await?)
 }
 

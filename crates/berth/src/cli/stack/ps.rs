@@ -97,7 +97,8 @@ fn status(c: &StackContainer) -> String {
 /// Runs `berth stack ps`.
 pub fn ps(global: &GlobalArgs, project: &ProjectArgs, args: &PsArgs) -> anyhow::Result<()> {
     let name = super::project_name(project)?;
-    let list = super::super::block_on(super::containers(global, &name))?;
+    // `-a` shows the one-off containers of `stack run` too, as Compose does.
+    let list = super::super::block_on(super::containers_with(global, &name, args.all))?;
     let list: Vec<StackContainer> = list
         .into_iter()
         .filter(|c| args.names.is_empty() || args.names.contains(&c.service))

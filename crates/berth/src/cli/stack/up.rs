@@ -49,6 +49,10 @@ pub struct UpArgs {
     /// Then watch the develop.watch rules (watch lines and logs in one stream).
     #[arg(long)]
     watch: bool,
+    /// Pull images before starting: `always`, `missing` or `never` (default: each
+    /// service's pull_policy, else missing).
+    #[arg(long, value_parser = ["always", "missing", "never", "build"])]
+    pull: Option<String>,
     /// Services (default: all enabled ones).
     services: Vec<String>,
 }
@@ -68,9 +72,13 @@ pub struct DownArgs {
     /// How to show progress.
     #[arg(long, value_enum)]
     progress: Option<ProgressMode>,
+    /// Remove images too: `local` (built for the stack, without a custom tag) or `all`
+    /// (every image its services use).
+    #[arg(long, value_parser = ["local", "all"])]
+    rmi: Option<String>,
 }
 
-fn parse_scale(values: &[String]) -> anyhow::Result<BTreeMap<String, u64>> {
+pub(super) fn parse_scale(values: &[String]) -> anyhow::Result<BTreeMap<String, u64>> {
     values
         .iter()
         .map(|v| {
@@ -103,6 +111,7 @@ pub fn up(global: &GlobalArgs, args: &ProjectArgs, up: &UpArgs) -> anyhow::Resul
         timeout: up.timeout,
         wait: up.wait,
         wait_timeout: up.wait_timeout,
+        pull: up.pull.clone(),
     };
     let mode = ProgressMode::detect(up.progress);
     let path = paths::stack(paths::STACK_UP, &name, "");
@@ -171,6 +180,7 @@ pub fn down(global: &GlobalArgs, args: &ProjectArgs, down: &DownArgs) -> anyhow:
         remove_orphans: down.remove_orphans,
         services,
         timeout: down.timeout,
+        rmi: down.rmi.clone(),
     };
     let mode = ProgressMode::detect(down.progress);
     let path = paths::stack(paths::STACK_DOWN, &name, "");

@@ -1,0 +1,130 @@
+//! When `up` pulls a service's image: `up --pull` for every service, else the service's
+//! `pull_policy` (Compose's default `missing`).
+//!
+//! | policy | image in the store | image missing |
+//! | --- | --- | --- |
+//! | `always` | pulled again | pulled |
+//! | `missing` (`if_not_present`) | used | pulled |
+//! | `never` | used | error |
+//! | `build` | built | built |
+//! | `daily`, `weekly`, `every_<d>` | used | pulled |
+//!
+//! A service with `build:` and a `missing` policy is built when its image is missing
+//! rather than pulled (Compose's behaviour); with `always` its image is pulled.
+
+use berth_image::registry::{AuthFile, ClientOptions};
+use berth_image::{Image, Platform, Reference, Store};
+
+use super::StackError;
+
+/// A pull policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PullPolicy {
+    /// Pull every time.
+    Always,
+    /// Pull only when the image is not in the store.
+    #[default]
+    Missing,
+    /// Never pull: the image must be there.
+    Never,
+    /// Build the image (services with `build:`).
+    Build,
+}
+
+impl PullPolicy {
+    /// Parses a policy as `--pull` or `pull_policy` spell it (`if_not_present` is
+    /// `missing`; the refresh periods `daily`, `weekly`, `every_<duration>` count as
+    /// `missing`: berth does not record when an image was pulled). `None` for anything else.
+    pub fn parse(s: &str) -> Option<PullPolicy> {
+        match s {
+            "always" => Some(PullPolicy::Always),
+            "missing" | "if_not_present" | "daily" | "weekly" => Some(PullPolicy::Missing),
+            s if s.starts_with("every_") => Some(PullPolicy::Missing),
+            "never" => Some(PullPolicy::Never),
+            "build" => Some(PullPolicy::Build),
+            _ => None,
+        }
+    }
+
+    /// The policy of a service: `--pull` when given, else its `pull_policy`.
+    pub fn of(cli: Option<PullPolicy>, svc: &berth_compose::Service) -> PullPolicy {
+        cli.or_else(|| svc.pull_policy.as_deref().and_then(PullPolicy::parse))
+            .unwrap_or_default()
+    }
+}
+
+/// What to do for one service's image, given its policy, whether the image is in the
+/// store and whether the service has `build:`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ImageStep {
+    /// Use the image in the store.
+    Use,
+    /// Pull it from its registry.
+    Pull,
+    /// Build it.
+    Build,
+    /// Fail: it is missing and may not be pulled.
+    Missing,
+}
+
+/// The pure decision of the table in the module documentation (`--build` aside).
+pub(super) fn step(policy: PullPolicy, present: bool, has_build: bool) -> ImageStep {
+    match (policy, present, has_build) {
+        (PullPolicy::Build, _, true) => ImageStep::Build,
+        (PullPolicy::Always, _, _) => ImageStep::Pull,
+        (_, true, _) => ImageStep::Use,
+        (_, false, true) => ImageStep::Build,
+        (PullPolicy::Never, false, false) => ImageStep::Missing,
+        (PullPolicy::Missing | PullPolicy::Build, false, false) => ImageStep::Pull,
+    }
+}
+
+/// Pulls `reference` for the host's platform, with the credentials of `berth login`.
+pub(super) fn pull(images: &Store, reference: &Reference) -> Result<Image, StackError> {
+    let options = ClientOptions {
+        credentials: AuthFile::lookup(reference.registry()),
+        insecure: Vec::new(),
+    };
+    let platform = Platform::default();
+    let handle = tokio::runtime::Handle::current();
+    handle
+        .block_on(images.pull(reference, &platform, &options, std::sync::Arc::new(|_| {})))
+        .map_err(|source| StackError::Pull {
+            image: reference.familiar(),
+            source: Box::new(source),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policies_parse_as_compose_spells_them() {
+        assert_eq!(PullPolicy::parse("always"), Some(PullPolicy::Always));
+        assert_eq!(
+            PullPolicy::parse("if_not_present"),
+            Some(PullPolicy::Missing)
+        );
+        assert_eq!(PullPolicy::parse("every_12h"), Some(PullPolicy::Missing));
+        assert_eq!(PullPolicy::parse("never"), Some(PullPolicy::Never));
+        assert_eq!(PullPolicy::parse("build"), Some(PullPolicy::Build));
+        assert_eq!(PullPolicy::parse("sometimes"), None);
+    }
+
+    #[test]
+    fn the_step_follows_the_table() {
+        use ImageStep::*;
+        use PullPolicy::*;
+        assert_eq!(step(Always, true, false), Pull);
+        assert_eq!(step(Always, true, true), Pull);
+        assert_eq!(step(Missing, true, false), Use);
+        assert_eq!(step(Missing, false, false), Pull);
+        assert_eq!(step(Missing, false, true), Build);
+        assert_eq!(step(Never, true, false), Use);
+        assert_eq!(step(Never, false, false), Missing);
+        assert_eq!(step(Never, false, true), Build);
+        assert_eq!(step(Build, true, true), Build);
+        assert_eq!(step(Build, false, false), Pull);
+    }
+}
