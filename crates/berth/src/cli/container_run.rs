@@ -364,7 +364,7 @@ pub fn run(global: &GlobalArgs, args: &RunArgs) -> ExitCode {
 
 /// Shows a started container's output (its log, or its terminal) until it exits, forwarding
 /// signals; returns its exit code.
-async fn attach(
+pub(super) async fn attach(
     c: &Client,
     id: &str,
     console: Option<super::container_tty::Accepting>,
@@ -498,12 +498,46 @@ pub struct ExecArgs {
     command: Vec<String>,
 }
 
+/// What to run with [`exec_in`]: `berth exec`'s and `berth stack exec`'s options.
+#[derive(Debug, Clone, Default)]
+pub struct ExecProcess {
+    /// Allocate a pseudo-terminal.
+    pub tty: bool,
+    /// Do not wait: the process runs in the background with its streams on `/dev/null`.
+    pub detach: bool,
+    /// `user[:group]`.
+    pub user: Option<String>,
+    /// Working directory.
+    pub workdir: Option<String>,
+    /// `NAME=VALUE` added to the container's environment.
+    pub env: Vec<String>,
+    /// Command and arguments.
+    pub command: Vec<String>,
+}
+
 /// Runs `berth exec` and exits with the process's code (126/127 when it cannot run).
 pub fn exec(global: &GlobalArgs, args: &ExecArgs) -> ExitCode {
+    // Standard input is always passed through; `-i` is accepted for Docker's spelling.
+    let _ = args.interactive;
+    let process = ExecProcess {
+        tty: args.tty,
+        detach: false,
+        user: args.user.clone(),
+        workdir: args.workdir.clone(),
+        env: args.env.clone(),
+        command: args.command.clone(),
+    };
+    exec_in(global, &args.container, &process)
+}
+
+/// Runs `process` in the running container `key` (name or id) through the runtime's exec
+/// helper, with this process's standard streams, and exits with its code (0 once started
+/// for `detach`).
+pub fn exec_in(global: &GlobalArgs, key: &str, args: &ExecProcess) -> ExitCode {
     let result = (|| -> Result<i32, CliError> {
         let info = block_on(async {
             let c = client(global).await?;
-            inspect_one(&c, &args.container).await
+            inspect_one(&c, key).await
         })?;
         if !info.state.running {
             return Err(CliError::NotRunning(info.name));
@@ -527,10 +561,13 @@ pub fn exec(global: &GlobalArgs, args: &ExecArgs) -> ExitCode {
         let request = ExecRequest {
             process,
             user: args.user.clone(),
-            tty: args.tty,
+            tty: args.tty && !args.detach,
         };
-        // Standard input is always passed through; `-i` is accepted for Docker's spelling.
-        let _ = args.interactive;
+        if args.detach {
+            // The helper outlives us and reaps the process; nothing to wait for here.
+            container.exec(&request, ExecStdio::Null)?;
+            return Ok(0);
+        }
         let handle = container.exec(&request, ExecStdio::Inherit)?;
         Ok(handle.wait()?)
     })();

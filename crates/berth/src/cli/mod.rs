@@ -112,7 +112,7 @@ enum Command {
     /// Watch the stack's develop.watch rules (`berth stack watch`).
     Watch(stack::WatchArgs),
     /// Stack commands: up, down, ps, ls, logs, start, stop, restart, kill, rm, pause,
-    /// unpause, port, images.
+    /// unpause, port, images, watch, exec, run, cp, top, wait, events, scale, pull, push.
     #[command(alias = "compose")]
     Stack(stack::StackArgs),
     #[command(flatten)]
@@ -180,7 +180,7 @@ pub fn main() -> ExitCode {
         Command::Down(args) => finish(stack::up::down(global, &project, &args)),
         Command::Ls(args) => finish(stack::ps::ls(global, &args)),
         Command::Watch(args) => finish(stack::watch::watch(global, &project, &args)),
-        Command::Stack(args) => finish(stack::run(global, &project, args)),
+        Command::Stack(args) => stack::run(global, &project, args),
         Command::Image(c) => image::run(global, c),
         Command::Container(c) => container::run(global, c),
     }

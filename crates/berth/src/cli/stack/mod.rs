@@ -8,9 +8,11 @@
 //! as `berth config` does) and sends the canonical project to the daemon; logs are read
 //! from the containers' log files, which the daemon names in `ps`.
 
+mod exec;
 mod logs;
 mod progress;
 pub mod ps;
+mod services;
 pub mod up;
 pub mod watch;
 
@@ -69,6 +71,24 @@ enum StackCommand {
     Images(ImagesArgs),
     /// Sync, restart or rebuild services as their develop.watch rules say, until Ctrl-C.
     Watch(WatchArgs),
+    /// Run a command in a service's running container.
+    Exec(exec::ExecArgs),
+    /// Run a one-off container of a service (its dependencies first).
+    Run(Box<exec::RunArgs>),
+    /// Copy files between a service's container and the host (`SERVICE:PATH` on one side).
+    Cp(services::CpArgs),
+    /// Show the processes of the stack's containers.
+    Top(services::TopArgs),
+    /// Block until the first container of the services stops; print its exit code.
+    Wait(services::WaitArgs),
+    /// Stream the stack's container events.
+    Events(services::EventsArgs),
+    /// Set the number of replicas of services (`web=3`).
+    Scale(services::ScaleArgs),
+    /// Pull the images of the stack's services.
+    Pull(services::ImagesArgs),
+    /// Push the images of the stack's built services.
+    Push(services::ImagesArgs),
 }
 
 /// Commands taking service names.
@@ -112,9 +132,19 @@ pub struct RmArgs {
     services: Vec<String>,
 }
 
-/// Runs `berth stack <command>`.
-pub fn run(global: &GlobalArgs, project: &ProjectArgs, args: StackArgs) -> anyhow::Result<()> {
-    match args.command {
+/// Runs `berth stack <command>`; `exec`, `run` and `wait` exit with their process's
+/// code, the others with 0, or 1 (3 for an invalid stack file) after printing the error.
+pub fn run(global: &GlobalArgs, project: &ProjectArgs, args: StackArgs) -> std::process::ExitCode {
+    let result = match args.command {
+        StackCommand::Exec(a) => return exec::exec(global, project, &a),
+        StackCommand::Run(a) => return exec::run(global, project, &a),
+        StackCommand::Wait(a) => return services::wait(global, project, &a),
+        StackCommand::Cp(a) => services::cp(global, project, &a),
+        StackCommand::Top(a) => services::top(global, project, &a),
+        StackCommand::Events(a) => services::events(global, project, &a),
+        StackCommand::Scale(a) => services::scale(global, project, &a),
+        StackCommand::Pull(a) => services::pull_or_push(global, project, &a, false),
+        StackCommand::Push(a) => services::pull_or_push(global, project, &a, true),
         StackCommand::Up(a) => up::up(global, project, &a),
         StackCommand::Down(a) => up::down(global, project, &a),
         StackCommand::Ps(a) => ps::ps(global, project, &a),
@@ -141,7 +171,8 @@ pub fn run(global: &GlobalArgs, project: &ProjectArgs, args: StackArgs) -> anyho
         StackCommand::Port(a) => ps::port(global, project, &a),
         StackCommand::Images(a) => ps::images(global, project, &a),
         StackCommand::Watch(a) => watch::watch(global, project, &a),
-    }
+    };
+    super::finish(result)
 }
 
 fn action(
