@@ -154,18 +154,7 @@ pub fn run(global: &GlobalArgs, project: &ProjectArgs, args: StackArgs) -> std::
         StackCommand::Stop(a) => action(global, project, "stop", a.services, a.timeout, None),
         StackCommand::Restart(a) => action(global, project, "restart", a.services, a.timeout, None),
         StackCommand::Kill(a) => action(global, project, "kill", a.services, None, Some(a.signal)),
-        StackCommand::Rm(a) => {
-            if a.stop {
-                action(global, project, "stop", a.services.clone(), None, None)?;
-            }
-            let name = project_name(project)?;
-            let req = ActionRequest {
-                services: a.services,
-                force: a.force || a.stop,
-                ..ActionRequest::default()
-            };
-            send_action(global, &name, "rm", &req)
-        }
+        StackCommand::Rm(a) => rm(global, project, a),
         StackCommand::Pause(a) => action(global, project, "pause", a.services, None, None),
         StackCommand::Unpause(a) => action(global, project, "unpause", a.services, None, None),
         StackCommand::Port(a) => ps::port(global, project, &a),
@@ -173,6 +162,19 @@ pub fn run(global: &GlobalArgs, project: &ProjectArgs, args: StackArgs) -> std::
         StackCommand::Watch(a) => watch::watch(global, project, &a),
     };
     super::finish(result)
+}
+
+fn rm(global: &GlobalArgs, project: &ProjectArgs, a: RmArgs) -> anyhow::Result<()> {
+    if a.stop {
+        action(global, project, "stop", a.services.clone(), None, None)?;
+    }
+    let name = project_name(project)?;
+    let req = ActionRequest {
+        services: a.services,
+        force: a.force || a.stop,
+        ..ActionRequest::default()
+    };
+    send_action(global, &name, "rm", &req)
 }
 
 fn action(
