@@ -8,6 +8,7 @@ mod layering;
 mod remove_race;
 mod run;
 mod stack;
+mod stack_commands;
 mod stack_crash;
 mod stack_update;
 mod supervise;

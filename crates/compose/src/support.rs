@@ -32,8 +32,6 @@ pub const NOT_APPLIED: &[(&str, IsSet)] = &[
     ("mac_address", |s| s.mac_address.is_some()),
     ("models", |s| !s.models.is_empty()),
     ("platform", |s| s.platform.is_some()),
-    ("post_start", |s| !s.post_start.is_empty()),
-    ("pre_stop", |s| !s.pre_stop.is_empty()),
     ("provider", |s| s.provider.is_some()),
     ("pull_refresh_after", |s| s.pull_refresh_after.is_some()),
     ("runtime", |s| s.runtime.is_some()),

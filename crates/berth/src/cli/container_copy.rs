@@ -82,7 +82,11 @@ fn copy_out(global: &GlobalArgs, container: &str, path: &str, dest: &Path) -> Re
         } else {
             let mut parts = rel.components();
             let _top = parts.next();
-            dest.join(parts.as_path())
+            match parts.as_path() {
+                // The source itself (a file): to the destination's name, not `dest/`.
+                p if p.as_os_str().is_empty() => dest.to_path_buf(),
+                p => dest.join(p),
+            }
         };
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent).map_err(io("create directory", parent))?;

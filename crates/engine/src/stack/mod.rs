@@ -204,7 +204,7 @@ pub enum StackError {
         waiting: String,
     },
     /// A `post_start` or `pre_stop` hook failed.
-    #[error("service {service}: {hook} hook {command:?} in {container} {failure}")]
+    #[error("{hook} hook {command:?} in {container} {failure}")]
     Hook {
         /// The service.
         service: String,

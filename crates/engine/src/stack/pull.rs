@@ -114,17 +114,17 @@ mod tests {
 
     #[test]
     fn the_step_follows_the_table() {
-        use ImageStep::*;
-        use PullPolicy::*;
-        assert_eq!(step(Always, true, false), Pull);
-        assert_eq!(step(Always, true, true), Pull);
-        assert_eq!(step(Missing, true, false), Use);
-        assert_eq!(step(Missing, false, false), Pull);
-        assert_eq!(step(Missing, false, true), Build);
-        assert_eq!(step(Never, true, false), Use);
-        assert_eq!(step(Never, false, false), Missing);
-        assert_eq!(step(Never, false, true), Build);
-        assert_eq!(step(Build, true, true), Build);
-        assert_eq!(step(Build, false, false), Pull);
+        use ImageStep as S;
+        use PullPolicy as P;
+        assert_eq!(step(P::Always, true, false), S::Pull);
+        assert_eq!(step(P::Always, true, true), S::Pull);
+        assert_eq!(step(P::Missing, true, false), S::Use);
+        assert_eq!(step(P::Missing, false, false), S::Pull);
+        assert_eq!(step(P::Missing, false, true), S::Build);
+        assert_eq!(step(P::Never, true, false), S::Use);
+        assert_eq!(step(P::Never, false, false), S::Missing);
+        assert_eq!(step(P::Never, false, true), S::Build);
+        assert_eq!(step(P::Build, true, true), S::Build);
+        assert_eq!(step(P::Build, false, false), S::Pull);
     }
 }

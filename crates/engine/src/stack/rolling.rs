@@ -365,7 +365,6 @@ mod tests {
             failure_action: Some("rollback".into()),
             monitor: berth_compose::model::units::Duration::parse("500ms"),
             max_failure_ratio: Some(0.5),
-            ..UpdateConfig::default()
         };
         assert_eq!(
             Settings::from(Some(&cfg)),
