@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use berth_tests::eventually;
 
+use crate::dns::httpd;
 use crate::run::Env;
 
 const DOCKER: &str = "/usr/bin/docker";
@@ -60,11 +61,8 @@ fn get(host: &str, port: u16) -> Option<String> {
 
 /// An HTTP GET of `/` on `host` port 80 from inside a berth container: the body.
 fn fetch_inside(e: &Env, container: &str, host: &str) -> Option<String> {
-    let script = format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {host} 80");
-    let (_, out, _) = e.run(&["exec", container, "sh", "-c", &script]);
-    out.split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .filter(|b| !b.is_empty())
+    let (code, body) = crate::dns::fetch(e, container, host);
+    code.map(|_| body)
 }
 
 /// A global IPv4 address of this host that is not on a bridge of berth's or Docker's.
@@ -114,10 +112,6 @@ impl Drop for ForwardDrop {
             .args(["-w", "-P", "FORWARD", &self.0])
             .output();
     }
-}
-
-fn httpd(body: &str) -> String {
-    format!("mkdir /www && echo {body} > /www/index.html && exec httpd -f -p 80 -h /www")
 }
 
 #[test]
