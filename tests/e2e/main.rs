@@ -5,6 +5,7 @@ mod coexist;
 mod config;
 mod daemon;
 mod dns;
+mod interactive;
 mod layering;
 mod remove_race;
 mod run;

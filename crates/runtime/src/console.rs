@@ -1,6 +1,8 @@
 //! The console-socket protocol (runc's `--console-socket`): the runtime connects to a Unix
 //! socket the caller listens on and sends the pseudo-terminal master with `SCM_RIGHTS`,
-//! the terminal's name as payload.
+//! the terminal's name as payload. The same exchange, the other way round, hands the
+//! caller's standard input to the runtime for `run -i` without a terminal
+//! ([`send_on`], [`receive_from`]).
 
 use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -28,6 +30,33 @@ pub fn send_fd(path: &Path, master: &OwnedFd, name: &str) -> Result<(), SetupErr
     )
     .map_err(|e| err(e.into()))?;
     Ok(())
+}
+
+/// Sends `fd` on an accepted connection (the caller's side of [`receive_from`]).
+pub fn send_on(conn: &UnixStream, fd: std::os::fd::BorrowedFd<'_>) -> Result<(), SetupError> {
+    let fds = [fd.as_raw_fd()];
+    sendmsg::<UnixAddr>(
+        conn.as_raw_fd(),
+        &[IoSlice::new(b"stdin")],
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .map_err(|e| SetupError::Console {
+        path: "accepted connection".into(),
+        errno: e.into(),
+    })?;
+    Ok(())
+}
+
+/// Connects to the listening socket at `path` and receives the one descriptor its owner
+/// sends (`run -i`: the client's standard input).
+pub fn receive_from(path: &Path) -> Result<OwnedFd, SetupError> {
+    let sock = UnixStream::connect(path).map_err(|e| SetupError::Console {
+        path: path.display().to_string(),
+        errno: Errnum::from(&e),
+    })?;
+    receive_fd(&sock)
 }
 
 /// Receives the terminal master sent by [`send_fd`] on an accepted connection.

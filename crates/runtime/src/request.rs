@@ -57,6 +57,15 @@ pub enum Stdio {
     Inherit,
     /// Output into a JSON-lines log file written by the monitor; stdin is `/dev/null`.
     Logs(LogConfig),
+    /// As [`Stdio::Logs`], with standard input received as a file descriptor over the Unix
+    /// socket at `stdin_socket` (the caller's own stdin, passed with `SCM_RIGHTS`: `run -i`
+    /// without a terminal).
+    LogsWithInput {
+        /// Where the output goes.
+        logs: LogConfig,
+        /// Path of a listening Unix stream socket that sends one descriptor.
+        stdin_socket: PathBuf,
+    },
     /// A new pseudo-terminal; its master end is sent over the Unix socket at
     /// `console_socket` (runc's `--console-socket` protocol).
     Tty {

@@ -77,6 +77,9 @@ pub struct ContainerCreate {
     pub tty: bool,
     /// With `tty`: the client's console socket.
     pub console_socket: Option<String>,
+    /// `-i` without `tty`: a Unix socket the client listens on and sends its standard
+    /// input over (`SCM_RIGHTS`), which becomes the container's; the output is logged.
+    pub stdin_socket: Option<String>,
     /// `--health-*`: the health check (`None`: the image's, if any).
     pub healthcheck: Option<Healthcheck>,
     /// `--no-healthcheck`: none, not even the image's.

@@ -116,8 +116,8 @@ pub struct RunArgs {
     /// A label `KEY=VALUE`.
     #[arg(short = 'l', long = "label")]
     label: Vec<String>,
-    /// Keep standard input open (with `-t`: the terminal is the container's input; without
-    /// it, input is not connected yet).
+    /// Keep standard input open: it becomes the container's (with `-t`, through its
+    /// terminal).
     #[arg(short = 'i', long)]
     interactive: bool,
     /// Run the process on a pseudo-terminal connected to this one.
@@ -276,6 +276,7 @@ impl RunArgs {
             labels,
             tty: false,
             console_socket: None,
+            stdin_socket: None,
             healthcheck: self.healthcheck(),
             no_healthcheck: self.no_healthcheck,
             stop_signal: self.stop_signal.clone(),
@@ -320,12 +321,6 @@ pub fn run(global: &GlobalArgs, args: &RunArgs) -> ExitCode {
     let result = block_on(async {
         let c = client(global).await?;
         let mut request = args.request();
-        if args.interactive && !args.tty {
-            eprintln!(
-                "berth: warning: -i without -t: standard input is not connected (berth passes \
-                 input to a container through its terminal: use -it)"
-            );
-        }
         if args.tty && args.detach {
             eprintln!(
                 "berth: warning: -t with -d: the container gets no terminal, its output is logged"
@@ -339,7 +334,22 @@ pub fn run(global: &GlobalArgs, args: &RunArgs) -> ExitCode {
         } else {
             None
         };
-        let created: ContainerCreated = c.post_json(paths::CONTAINERS, &request).await?;
+        // -i without -t: our standard input becomes the container's (not with -d: the
+        // input of a command that returns at once is nobody's).
+        let stdin = if args.interactive && !args.tty && !args.detach {
+            let socket = super::container_stdin::StdinSocket::listen(&global.run_dir)?;
+            request.stdin_socket = Some(socket.path().display().to_string());
+            Some(socket.serve())
+        } else {
+            None
+        };
+        let created = c
+            .post_json::<_, ContainerCreated>(paths::CONTAINERS, &request)
+            .await;
+        if let Some(task) = stdin {
+            task.abort();
+        }
+        let created = created?;
         for w in &created.warnings {
             eprintln!("berth: warning: {w}");
         }

@@ -7,6 +7,7 @@ mod container_format;
 mod container_network;
 mod container_run;
 mod container_stats;
+mod container_stdin;
 mod container_tty;
 mod daemon;
 mod events;

@@ -232,6 +232,7 @@ fn run_options(c: ContainerCreate) -> Result<RunOptions, ApiError> {
         dns_options: c.dns_options,
         extra_hosts,
         console_socket: c.console_socket.filter(|_| c.tty).map(PathBuf::from),
+        stdin_socket: c.stdin_socket.filter(|_| !c.tty).map(PathBuf::from),
         no_healthcheck: c.no_healthcheck
             || c.healthcheck
                 .as_ref()

@@ -250,6 +250,7 @@ async fn run(
             no_deps: req.no_deps,
             auto_remove: req.auto_remove,
             console_socket: req.console_socket.map(std::path::PathBuf::from),
+            stdin_socket: req.stdin_socket.map(std::path::PathBuf::from),
             config_files: req.config_files,
         };
         stacks

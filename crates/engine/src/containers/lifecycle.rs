@@ -134,11 +134,19 @@ impl Containers {
                 upper,
                 work,
             },
-            stdio: match &opts.console_socket {
-                Some(socket) => Stdio::Tty {
+            stdio: match (&opts.console_socket, &opts.stdin_socket) {
+                (Some(socket), _) => Stdio::Tty {
                     console_socket: socket.clone(),
                 },
-                None => Stdio::Logs(LogConfig {
+                (None, Some(stdin)) => Stdio::LogsWithInput {
+                    logs: LogConfig {
+                        path: log_path,
+                        max_size: None,
+                        max_files: 1,
+                    },
+                    stdin_socket: stdin.clone(),
+                },
+                (None, None) => Stdio::Logs(LogConfig {
                     path: log_path,
                     max_size: None,
                     max_files: 1,
@@ -273,8 +281,9 @@ impl Containers {
             container.start()?;
         } else {
             let mut request = container.launch_config()?.request;
-            // The terminal of a `run -t` went with its client: log the output from now on.
-            if let Stdio::Tty { .. } = request.stdio {
+            // The terminal or input of a `run -t`/`-i` went with its client: log the output
+            // from now on, with no input.
+            if let Stdio::Tty { .. } | Stdio::LogsWithInput { .. } = request.stdio {
                 request.stdio = Stdio::Logs(LogConfig {
                     path: doc.log_path.clone(),
                     max_size: None,

@@ -110,6 +110,9 @@ pub struct RunOptions {
     /// `-t`: the process runs on a new pseudo-terminal whose master end the runtime sends to
     /// this listening Unix socket (runc's `--console-socket`); its output is then not logged.
     pub console_socket: Option<PathBuf>,
+    /// `-i` without `-t`: the container's standard input is received from this listening
+    /// Unix socket (the client's own stdin, over `SCM_RIGHTS`); its output is still logged.
+    pub stdin_socket: Option<PathBuf>,
 }
 
 /// One `--add-host` entry (Compose `extra_hosts`).

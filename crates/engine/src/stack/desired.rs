@@ -519,6 +519,7 @@ pub fn container_plan(
             .map(|h| ExtraHost::parse(h))
             .collect::<Result<_, _>>()?,
         console_socket: None,
+        stdin_socket: None,
     };
     Ok(ContainerPlan {
         options,

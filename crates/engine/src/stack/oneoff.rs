@@ -51,6 +51,8 @@ pub struct OneOffOptions {
     pub auto_remove: bool,
     /// A terminal for the container, sent on this console socket.
     pub console_socket: Option<PathBuf>,
+    /// Standard input without a terminal, received from this socket.
+    pub stdin_socket: Option<PathBuf>,
     /// The stack files (labels).
     pub config_files: Vec<String>,
 }
@@ -203,6 +205,7 @@ fn apply(o: &mut crate::containers::RunOptions, opts: &OneOffOptions) {
     }
     o.auto_remove = opts.auto_remove;
     o.console_socket = opts.console_socket.clone();
+    o.stdin_socket = opts.stdin_socket.clone();
 }
 
 #[cfg(test)]

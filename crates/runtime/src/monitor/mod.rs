@@ -225,13 +225,15 @@ impl Monitor {
         }
         let stdio = prepare_stdio(&req.stdio).map_err(undo_cgroup)?;
         let writer = match &req.stdio {
-            Stdio::Logs(cfg) => Some(LogWriter::open(cfg.clone()).map_err(|e| {
-                let errno = match &e {
-                    crate::logs::LogError::Write { source, .. } => Errnum::from(source),
-                    _ => Errnum(libc::EIO),
-                };
-                undo_cgroup(SetupError::fs("open log", &cfg.path, errno))
-            })?),
+            Stdio::Logs(cfg) | Stdio::LogsWithInput { logs: cfg, .. } => {
+                Some(LogWriter::open(cfg.clone()).map_err(|e| {
+                    let errno = match &e {
+                        crate::logs::LogError::Write { source, .. } => Errnum::from(source),
+                        _ => Errnum(libc::EIO),
+                    };
+                    undo_cgroup(SetupError::fs("open log", &cfg.path, errno))
+                })?)
+            }
             _ => None,
         };
         let (mon_ch, init_ch) = channel::pair::<ToInit, FromInit>().map_err(|e| {

@@ -1,6 +1,6 @@
 //! The container's standard streams as the monitor prepares them: `/dev/null`, the
-//! caller's own, pipes the monitor reads for the logs, or a pseudo-terminal handed over the
-//! console socket.
+//! caller's own, pipes the monitor reads for the logs (with an input received over a
+//! socket for `run -i`), or a pseudo-terminal handed over the console socket.
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
@@ -58,11 +58,17 @@ pub(super) fn prepare_stdio(stdio: &Stdio) -> Result<StdioSetup, SetupError> {
             outputs: Vec::new(),
             console: None,
         }),
-        Stdio::Logs(_) => {
+        Stdio::Logs(_) | Stdio::LogsWithInput { .. } => {
+            let stdin = match stdio {
+                Stdio::LogsWithInput { stdin_socket, .. } => {
+                    crate::console::receive_from(stdin_socket)?
+                }
+                _ => devnull()?,
+            };
             let (out_r, out_w) = pipe()?;
             let (err_r, err_w) = pipe()?;
             Ok(StdioSetup {
-                child: [devnull()?, out_w, err_w],
+                child: [stdin, out_w, err_w],
                 tty: false,
                 outputs: vec![(out_r, Stream::Stdout), (err_r, Stream::Stderr)],
                 console: None,

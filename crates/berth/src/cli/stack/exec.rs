@@ -157,9 +157,9 @@ pub struct RunArgs {
     /// Do not allocate a pseudo-terminal (the default allocates one on a terminal).
     #[arg(short = 'T', long = "no-tty")]
     no_tty: bool,
-    /// Keep standard input open (accepted for Compose's spelling; with a terminal the
-    /// input is the container's).
-    #[arg(short = 'i', long, default_value_t = true)]
+    /// Keep standard input open: it becomes the container's (through its terminal on a
+    /// terminal); `-i=false` leaves it closed.
+    #[arg(short = 'i', long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     interactive: bool,
     /// How to show the dependencies' progress.
     #[arg(long, value_enum)]
@@ -245,8 +245,21 @@ fn run_inner(global: &GlobalArgs, project: &ProjectArgs, args: &RunArgs) -> anyh
         } else {
             None
         };
+        // Without a terminal, our standard input is the container's (Compose's `-i`, on
+        // by default).
+        let stdin = if !tty && !args.detach && args.interactive {
+            let socket = super::super::container_stdin::StdinSocket::listen(&global.run_dir)?;
+            req.stdin_socket = Some(socket.path().display().to_string());
+            Some(socket.serve())
+        } else {
+            None
+        };
         let lines = client.post_lines(&path, &req).await?;
-        progress::follow(lines, mode).await?;
+        let followed = progress::follow(lines, mode).await;
+        if let Some(task) = stdin {
+            task.abort();
+        }
+        followed?;
         if args.detach {
             println!("{name}");
             return Ok(0);
