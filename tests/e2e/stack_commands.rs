@@ -502,3 +502,49 @@ fn up_pull_follows_the_pull_policy_and_down_rmi_removes_the_images() {
     stack_ok(&e, &dir, &["stack", "pull", "-q", "web"]);
     assert!(image_listed(&e, &remote));
 }
+
+#[test]
+fn attached_up_streams_the_logs_and_ctrl_c_stops_the_stack() {
+    use berth_tests::process::{LineReader, signal};
+    let e = Env::new("stack_attached_up");
+    let dir = project(
+        &e,
+        "app",
+        "name: att\nservices:\n  web:\n    image: busybox\n    command: sh -c 'echo hello from web; trap \"exit 0\" TERM; while true; do sleep 0.1; done'\n",
+    );
+    let file = dir.join("compose.yaml");
+    let (pid, stdout) = e.env.spawn(&["-f", file.to_str().unwrap(), "up"]);
+    let lines = LineReader::new(stdout);
+    let line = loop {
+        let line = lines
+            .next(Duration::from_secs(30))
+            .expect("up prints the container's output");
+        if line.contains("hello from web") {
+            break line;
+        }
+    };
+    assert!(
+        line.starts_with("att-web-1 "),
+        "prefixed with the container: {line:?}"
+    );
+    assert_eq!(
+        ps(&e, &dir, false),
+        [(
+            "att-web-1".to_owned(),
+            "web".to_owned(),
+            "running".to_owned()
+        )]
+    );
+    // Ctrl-C: the stack is stopped (not removed) and `up` returns.
+    signal(pid, nix::sys::signal::Signal::SIGINT);
+    e.env.wait_spawned(pid, Duration::from_secs(30));
+    assert_eq!(
+        ps(&e, &dir, true),
+        [(
+            "att-web-1".to_owned(),
+            "web".to_owned(),
+            "exited".to_owned()
+        )]
+    );
+    stack_ok(&e, &dir, &["down"]);
+}
