@@ -548,3 +548,74 @@ fn attached_up_streams_the_logs_and_ctrl_c_stops_the_stack() {
     );
     stack_ok(&e, &dir, &["down"]);
 }
+
+/// `up` of the stack `max_failure_ratio` test at `version`, whose new replicas fail once
+/// (the first to start after `failed` is removed from the shared directory).
+fn ratio_stack(e: &Env, shared: &Path, version: u32, ratio: &str) -> PathBuf {
+    let yaml = format!(
+        "name: ratio\nservices:\n  web:\n    image: busybox\n    command: sh -c 'if mkdir /shared/failed 2>/dev/null; then sleep 0.2; exit 1; fi; exec sleep 600'\n    environment: [VERSION={version}]\n    volumes: [\"{}:/shared\"]\n    stop_grace_period: 1s\n    deploy:\n      replicas: 4\n      update_config: {{parallelism: 1, monitor: 1s, max_failure_ratio: {ratio}}}\n",
+        shared.display()
+    );
+    project(e, "app", &yaml)
+}
+
+/// VERSION of each running replica, by number.
+fn versions(e: &Env, dir: &Path) -> Vec<String> {
+    (1..=4)
+        .map(|n| {
+            let (code, out, _) = stack(
+                e,
+                dir,
+                &[
+                    "stack",
+                    "exec",
+                    "-T",
+                    "--index",
+                    &n.to_string(),
+                    "web",
+                    "sh",
+                    "-c",
+                    "echo $VERSION",
+                ],
+            );
+            if code == Some(0) {
+                out.trim().to_owned()
+            } else {
+                "down".to_owned()
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn max_failure_ratio_lets_a_rolling_update_go_on_past_tolerated_failures() {
+    let e = Env::new("stack_failure_ratio");
+    let shared = e.env.dir().join("shared");
+    std::fs::create_dir_all(&shared).unwrap();
+    // Version 1 comes up (its first replica fails once: mark that as done first).
+    std::fs::create_dir(shared.join("failed")).unwrap();
+    let dir = ratio_stack(&e, &shared, 1, "0");
+    stack_ok(&e, &dir, &["up", "-d"]);
+    assert_eq!(versions(&e, &dir), ["1", "1", "1", "1"]);
+
+    // Ratio 0: the first failure pauses the update; the rest keep version 1.
+    std::fs::remove_dir(shared.join("failed")).unwrap();
+    let dir = ratio_stack(&e, &shared, 2, "0");
+    let (code, _, err) = stack(&e, &dir, &["up", "-d"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("update paused after 0 of 4 replicas"), "{err}");
+    assert_eq!(versions(&e, &dir), ["down", "1", "1", "1"]);
+
+    // Ratio 0.25: one failure in four is tolerated, every other replica is updated, and
+    // `up` still names the replica that failed.
+    std::fs::remove_dir(shared.join("failed")).unwrap();
+    let dir = ratio_stack(&e, &shared, 3, "0.25");
+    let (code, _, err) = stack(&e, &dir, &["up", "-d"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("exited with code 1"), "{err}");
+    assert!(!err.contains("paused"), "{err}");
+    let v = versions(&e, &dir);
+    assert_eq!(v.iter().filter(|v| *v == "3").count(), 3, "{v:?}");
+    assert_eq!(v.iter().filter(|v| *v == "down").count(), 1, "{v:?}");
+    stack_ok(&e, &dir, &["down", "-t", "1"]);
+}
