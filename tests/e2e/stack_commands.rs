@@ -214,7 +214,7 @@ fn post_start_and_pre_stop_hooks_run_in_the_container() {
     // The post_start hook runs as uid 1000.
     std::fs::set_permissions(&shared, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
     let yaml = format!(
-        "name: hooks\nservices:\n  web:\n    image: busybox\n    command: sleep 600\n    volumes: [\"{}:/shared\"]\n    environment: [WHO=web]\n    post_start:\n      - command: sh -c 'echo started $$WHO $$EXTRA $$(id -u) > /shared/post'\n        environment: {{EXTRA: yes}}\n        user: \"1000\"\n    pre_stop:\n      - command: sh -c 'echo stopping $$WHO >> /shared/pre'\n",
+        "name: hooks\nservices:\n  web:\n    image: busybox\n    command: sleep 600\n    volumes: [\"{}:/shared\"]\n    environment: [WHO=web]\n    post_start:\n      - command: sh -c 'echo started $$WHO $$EXTRA $$(id -u) > /shared/post'\n        environment: {{EXTRA: yes}}\n        user: \"1000\"\n      - command: ip link set lo mtu 1280\n        privileged: true\n    pre_stop:\n      - command: sh -c 'echo stopping $$WHO >> /shared/pre'\n",
         shared.display()
     );
     let dir = project(&e, "app", &yaml);
@@ -223,6 +223,23 @@ fn post_start_and_pre_stop_hooks_run_in_the_container() {
         std::fs::read_to_string(shared.join("post")).unwrap(),
         "started web yes 1000\n"
     );
+    // The privileged hook could do what the container's own processes may not.
+    assert_eq!(
+        stack_ok(
+            &e,
+            &dir,
+            &["stack", "exec", "-T", "web", "cat", "/sys/class/net/lo/mtu"]
+        ),
+        "1280\n"
+    );
+    let (code, _, err) = stack(
+        &e,
+        &dir,
+        &[
+            "stack", "exec", "-T", "web", "ip", "link", "set", "lo", "mtu", "1300",
+        ],
+    );
+    assert_eq!(code, Some(2), "without privileges: {err}");
     // stop and start: pre_stop, then post_start again.
     std::fs::remove_file(shared.join("post")).unwrap();
     stack_ok(&e, &dir, &["stack", "stop", "-t", "1"]);

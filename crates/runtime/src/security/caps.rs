@@ -31,10 +31,16 @@ pub fn docker_default() -> Capabilities {
     DOCKER_DEFAULT.iter().copied().collect()
 }
 
-/// Every capability this host's kernel knows.
+/// Every capability this host's kernel knows that this process holds (`ALL`,
+/// `privileged`): a root without some capability (as on a host that withholds
+/// `CAP_SYS_RESOURCE`) cannot grant it, and asking for it would fail `capset` with `EPERM`.
 pub fn all() -> Capabilities {
-    caps::runtime::procfs_all_supported(None)
-        .unwrap_or_else(|_| caps::all())
+    let known = caps::runtime::procfs_all_supported(None).unwrap_or_else(|_| caps::all());
+    let held = caps::read(None, CapSet::Permitted).unwrap_or_else(|_| known.clone());
+    known
+        .intersection(&held)
+        .copied()
+        .collect::<Vec<_>>()
         .into_iter()
         .filter_map(|c| to_oci(c).ok())
         .collect()
