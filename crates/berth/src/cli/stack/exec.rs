@@ -159,7 +159,15 @@ pub struct RunArgs {
     no_tty: bool,
     /// Keep standard input open: it becomes the container's (through its terminal on a
     /// terminal); `-i=false` leaves it closed.
-    #[arg(short = 'i', long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    #[arg(
+        short = 'i',
+        long,
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true"
+    )]
     interactive: bool,
     /// How to show the dependencies' progress.
     #[arg(long, value_enum)]
@@ -273,4 +281,28 @@ fn run_inner(global: &GlobalArgs, project: &ProjectArgs, args: &RunArgs) -> anyh
         }
         Ok(code?)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        run: super::RunArgs,
+    }
+
+    #[test]
+    fn run_keeps_stdin_open_unless_told_and_i_takes_no_service_as_its_value() {
+        let c = Cli::try_parse_from(["x", "-i", "web", "cat"]).unwrap();
+        assert!(c.run.interactive);
+        assert_eq!(c.run.service, "web");
+        assert_eq!(c.run.command, ["cat"]);
+        let c = Cli::try_parse_from(["x", "-i=false", "web"]).unwrap();
+        assert!(!c.run.interactive);
+        let c = Cli::try_parse_from(["x", "web", "sh", "-c", "exit 1"]).unwrap();
+        assert!(c.run.interactive);
+        assert_eq!(c.run.command, ["sh", "-c", "exit 1"]);
+    }
 }
