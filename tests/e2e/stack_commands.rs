@@ -263,14 +263,17 @@ fn post_start_and_pre_stop_hooks_run_in_the_container() {
     let bad = project(
         &e,
         "bad",
-        "name: badhook\nservices:\n  api:\n    image: busybox\n    command: sleep 600\n    post_start:\n      - command: sh -c 'echo no database >&2; exit 5'\n",
+        "name: badhook\nservices:\n  api:\n    image: busybox\n    command: sleep 600\n    post_start:\n      - command: sh -c 'echo no database >&2; exit 5'\n    pre_stop:\n      - command: sleep 600\n",
     );
     let (code, _, err) = stack(&e, &bad, &["up", "-d"]);
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("api"), "{err}");
     assert!(err.contains("post_start hook"), "{err}");
     assert!(err.contains("exited with code 5: no database"), "{err}");
+    // A pre_stop hook that does not end holds the stop up for the grace period only.
+    let t0 = Instant::now();
     stack_ok(&e, &bad, &["down", "-t", "1"]);
+    assert!(t0.elapsed() < Duration::from_secs(15), "{:?}", t0.elapsed());
 }
 
 #[test]

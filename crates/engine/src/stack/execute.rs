@@ -102,7 +102,7 @@ pub(super) async fn blocking_stop(
     id: &str,
     grace: Duration,
 ) -> Result<(), StackError> {
-    super::hooks::pre_stop(c, id).await;
+    super::hooks::pre_stop(c, id, grace).await;
     let (c, h, id) = (c.clone(), tokio::runtime::Handle::current(), id.to_owned());
     blocking(move || h.block_on(c.stop(&id, grace))).await??;
     Ok(())

@@ -10,7 +10,8 @@
 //!   (`stop`, `down`, a recreation). Its hooks come from the configuration the last `up`
 //!   applied (the stack document), so `down` needs no stack file. A failing `pre_stop`
 //!   hook does not keep the container from stopping: it is logged and the stop goes on
-//!   (a `down` always cleans up).
+//!   (a `down` always cleans up); nor does a slow one: the hooks get the container's grace
+//!   period, after which the stop signal is sent anyway.
 
 use berth_compose::Service;
 use berth_compose::model::ServiceHook;
@@ -38,8 +39,18 @@ pub(super) async fn post_start(
 }
 
 /// Runs the `pre_stop` hooks recorded for the service of the running stack container `id`
-/// (none for a container of no stack, or one that is not running).
-pub(super) async fn pre_stop(c: &Containers, id: &str) {
+/// (none for a container of no stack, or one that is not running), for at most `grace`:
+/// a hook still running then is ended by the stop that follows.
+pub(super) async fn pre_stop(c: &Containers, id: &str, grace: std::time::Duration) {
+    if tokio::time::timeout(grace, pre_stop_hooks(c, id))
+        .await
+        .is_err()
+    {
+        tracing::warn!("pre_stop hooks of {id} still running after {grace:?}: stopping it");
+    }
+}
+
+async fn pre_stop_hooks(c: &Containers, id: &str) {
     let Ok(info) = c.find(id) else { return };
     if !info.is_running() {
         return;
