@@ -10,7 +10,6 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use berth_compose::Project;
-use berth_image::Reference;
 use tokio::sync::Semaphore;
 
 use super::desired::{self, VolumeSource, labels};
@@ -20,7 +19,7 @@ use super::{
     Progress, ProgressSink, ServiceFailure, ServiceRecord, StackContainer, StackDoc, StackError,
     Stacks, Status,
 };
-use crate::containers::{Containers, ContainersError, RestartPolicy, RunOptions};
+use crate::containers::{Containers, RestartPolicy, RunOptions};
 
 /// How often dependency conditions and `--wait` are polled.
 pub(super) const POLL: Duration = Duration::from_millis(50);
@@ -240,64 +239,7 @@ impl Stacks {
                         source,
                     },
                 )?;
-                let image = desired::image_name(&project.name, name, svc);
-                let reference = Reference::parse(&image).map_err(|source| {
-                    ContainersError::InvalidReference {
-                        reference: image.clone(),
-                        source,
-                    }
-                })?;
-                let existing = match self.images.resolve(&reference) {
-                    Ok(i) => Some(i),
-                    Err(berth_image::StoreError::NotFound(_)) => None,
-                    Err(e) => return Err(e.into()),
-                };
-                let policy = super::PullPolicy::of(opts.pull, svc);
-                let step = if opts.build && svc.build.is_some() {
-                    super::pull::ImageStep::Build
-                } else {
-                    super::pull::step(policy, existing.is_some(), svc.build.is_some())
-                };
-                let found = match (step, existing, &svc.build) {
-                    (super::pull::ImageStep::Use, Some(i), _) => i,
-                    (super::pull::ImageStep::Build, _, Some(b)) => {
-                        progress.send(Progress::image(&image, Status::Building));
-                        let req = super::build::request(b, reference, &project.working_dir);
-                        let built =
-                            super::build::build(&self.images, self.containers.runtime(), req)
-                                .map_err(|e| StackError::Failed {
-                                    failures: vec![ServiceFailure {
-                                        service: name.clone(),
-                                        reason: format!("build {image}: {}", chain(&e)),
-                                    }],
-                                })?;
-                        progress.send(Progress::image(&image, Status::Built));
-                        built
-                    }
-                    (super::pull::ImageStep::Pull, _, _) => {
-                        progress.send(Progress::image(&image, Status::Pulling));
-                        let pulled = super::pull::pull(&self.images, &reference).map_err(|e| {
-                            StackError::Failed {
-                                failures: vec![ServiceFailure {
-                                    service: name.clone(),
-                                    reason: chain(&e),
-                                }],
-                            }
-                        })?;
-                        progress.send(Progress::image(&image, Status::Pulled));
-                        pulled
-                    }
-                    _ => {
-                        return Err(StackError::Failed {
-                            failures: vec![ServiceFailure {
-                                service: name.clone(),
-                                reason: format!(
-                                    "image {image} not found locally and its pull policy is never: pull or import it first"
-                                ),
-                            }],
-                        });
-                    }
-                };
+                let found = self.service_image(&project, name, svc, opts, progress)?;
                 image_id = found.id.to_string();
                 snapshots.insert(name.clone(), found.snapshots());
                 hashes.insert(name.clone(), super::hash::service_hash(svc, &c));

@@ -12,10 +12,13 @@
 //! A service with `build:` and a `missing` policy is built when its image is missing
 //! rather than pulled (Compose's behaviour); with `always` its image is pulled.
 
+use berth_compose::{Project, Service};
 use berth_image::registry::{AuthFile, ClientOptions};
 use berth_image::{Image, Platform, Reference, Store};
 
-use super::StackError;
+use super::execute::{UpOptions, chain};
+use super::{Progress, ProgressSink, ServiceFailure, StackError, Stacks, Status, desired};
+use crate::containers::ContainersError;
 
 /// A pull policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -93,6 +96,66 @@ pub(super) fn pull(images: &Store, reference: &Reference) -> Result<Image, Stack
             image: reference.familiar(),
             source: Box::new(source),
         })
+}
+
+impl Stacks {
+    /// The image of service `name`: the one in the store, pulled or built as its policy
+    /// says (`--build` builds a `build:` service every time).
+    pub(super) fn service_image(
+        &self,
+        project: &Project,
+        name: &str,
+        svc: &Service,
+        opts: &UpOptions,
+        progress: &ProgressSink,
+    ) -> Result<Image, StackError> {
+        let image = desired::image_name(&project.name, name, svc);
+        let reference =
+            Reference::parse(&image).map_err(|source| ContainersError::InvalidReference {
+                reference: image.clone(),
+                source,
+            })?;
+        let existing = match self.images.resolve(&reference) {
+            Ok(i) => Some(i),
+            Err(berth_image::StoreError::NotFound(_)) => None,
+            Err(e) => return Err(e.into()),
+        };
+        let failed = |reason: String| StackError::Failed {
+            failures: vec![ServiceFailure {
+                service: name.to_owned(),
+                reason,
+            }],
+        };
+        let step = if opts.build && svc.build.is_some() {
+            ImageStep::Build
+        } else {
+            step(
+                PullPolicy::of(opts.pull, svc),
+                existing.is_some(),
+                svc.build.is_some(),
+            )
+        };
+        match (step, existing, &svc.build) {
+            (ImageStep::Use, Some(i), _) => Ok(i),
+            (ImageStep::Build, _, Some(b)) => {
+                progress.send(Progress::image(&image, Status::Building));
+                let req = super::build::request(b, reference, &project.working_dir);
+                let built = super::build::build(&self.images, self.containers.runtime(), req)
+                    .map_err(|e| failed(format!("build {image}: {}", chain(&e))))?;
+                progress.send(Progress::image(&image, Status::Built));
+                Ok(built)
+            }
+            (ImageStep::Pull, _, _) => {
+                progress.send(Progress::image(&image, Status::Pulling));
+                let pulled = pull(&self.images, &reference).map_err(|e| failed(chain(&e)))?;
+                progress.send(Progress::image(&image, Status::Pulled));
+                Ok(pulled)
+            }
+            _ => Err(failed(format!(
+                "image {image} not found locally and its pull policy is never: pull or import it first"
+            ))),
+        }
+    }
 }
 
 #[cfg(test)]
