@@ -521,6 +521,30 @@ fn up_pull_follows_the_pull_policy_and_down_rmi_removes_the_images() {
     // `stack pull` fetches it again (the CLI's own image store, as `berth pull`).
     stack_ok(&e, &dir, &["stack", "pull", "-q", "web"]);
     assert!(image_listed(&e, &remote));
+
+    // `stack push` sends the images of built services that name one; `stack pull` of the
+    // service brings it back after it was removed here.
+    let pushed = format!("{}/tools/pushed", registry.host);
+    let dir = project(
+        &e,
+        "push",
+        &format!(
+            "name: psh\nservices:\n  app:\n    build: .\n    image: {pushed}\n    command: sleep 600\n"
+        ),
+    );
+    std::fs::write(
+        dir.join("Dockerfile"),
+        "FROM busybox\nRUN echo pushed > /pushed\n",
+    )
+    .unwrap();
+    stack_ok(&e, &dir, &["up", "-d", "--progress", "quiet"]);
+    stack_ok(&e, &dir, &["stack", "push", "-q"]);
+    stack_ok(&e, &dir, &["down", "-t", "1", "--rmi", "all"]);
+    assert!(!image_listed(&e, &pushed));
+    stack_ok(&e, &dir, &["stack", "pull", "-q"]);
+    assert!(image_listed(&e, &pushed));
+    let (code, out, _) = e.run(&["run", "--rm", &pushed, "cat", "/pushed"]);
+    assert_eq!((code, out.as_str()), (Some(0), "pushed\n"));
 }
 
 #[test]
