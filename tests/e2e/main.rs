@@ -12,3 +12,4 @@ mod stack_crash;
 mod stack_update;
 mod supervise;
 mod watch;
+mod watch_fallback;

@@ -13,16 +13,16 @@ use berth_tests::process::LineReader;
 
 use crate::run::Env;
 
-const WAIT: Duration = Duration::from_secs(20);
+pub(crate) const WAIT: Duration = Duration::from_secs(20);
 
-fn project(e: &Env, name: &str, yaml: &str) -> PathBuf {
+pub(crate) fn project(e: &Env, name: &str, yaml: &str) -> PathBuf {
     let dir = e.env.dir().join(name);
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("compose.yaml"), yaml).unwrap();
     dir
 }
 
-fn stack_ok(e: &Env, dir: &Path, args: &[&str]) -> String {
+pub(crate) fn stack_ok(e: &Env, dir: &Path, args: &[&str]) -> String {
     let file = dir.join("compose.yaml");
     let mut all = vec!["-f", file.to_str().unwrap()];
     all.extend_from_slice(args);
@@ -32,7 +32,7 @@ fn stack_ok(e: &Env, dir: &Path, args: &[&str]) -> String {
 }
 
 /// `berth watch --json` in the background; returns its lines once every rule is watched.
-fn start_watch(e: &Env, dir: &Path, rules: usize) -> LineReader {
+pub(crate) fn start_watch(e: &Env, dir: &Path, rules: usize) -> LineReader {
     let file = dir.join("compose.yaml");
     let (_, stdout) = e
         .env
@@ -52,7 +52,7 @@ fn start_watch(e: &Env, dir: &Path, rules: usize) -> LineReader {
 }
 
 /// The next `action` line (skipping others).
-fn next_action(lines: &LineReader) -> serde_json::Value {
+pub(crate) fn next_action(lines: &LineReader) -> serde_json::Value {
     loop {
         let line = lines.next(WAIT).expect("berth watch ended");
         let v: serde_json::Value = serde_json::from_str(&line).unwrap();
@@ -65,20 +65,20 @@ fn next_action(lines: &LineReader) -> serde_json::Value {
 }
 
 /// `berth exec <c> sh -c <script>`: stdout, or `None` when it fails.
-fn exec(e: &Env, container: &str, script: &str) -> Option<String> {
+pub(crate) fn exec(e: &Env, container: &str, script: &str) -> Option<String> {
     let (code, out, _) = e.run(&["exec", container, "sh", "-c", script]);
     (code == Some(0)).then_some(out)
 }
 
 /// Waits until `cat path` in the container prints `want`.
-fn wait_content(e: &Env, container: &str, path: &str, want: &str) {
+pub(crate) fn wait_content(e: &Env, container: &str, path: &str, want: &str) {
     eventually(&format!("{path} = {want:?}"), WAIT, || {
         (exec(e, container, &format!("cat {path}")).as_deref() == Some(want)).then_some(())
     });
 }
 
 /// Waits until `path` no longer exists in the container.
-fn wait_gone(e: &Env, container: &str, path: &str) {
+pub(crate) fn wait_gone(e: &Env, container: &str, path: &str) {
     eventually(&format!("{path} gone"), WAIT, || {
         exec(e, container, &format!("test ! -e {path}")).map(|_| ())
     });
