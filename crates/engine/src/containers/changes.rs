@@ -35,10 +35,10 @@ use crate::events::{Event, EventType};
 pub enum ChangesError {
     /// Finding, pausing or resuming the container failed.
     #[error(transparent)]
-    Container(#[from] ContainersError),
+    Container(Box<ContainersError>),
     /// The runtime's record of the container could not be read.
     #[error(transparent)]
-    Runtime(#[from] RuntimeError),
+    Runtime(Box<RuntimeError>),
     /// The container's root is a plain directory: there is no layer to compare with.
     #[error("container {0} has no overlay root file system to compare with its image")]
     NotOverlay(String),
@@ -56,7 +56,7 @@ pub enum ChangesError {
     Layer(#[from] LayerError),
     /// The image store failed (the base image gone, writing the layer or the image).
     #[error(transparent)]
-    Image(#[from] StoreError),
+    Image(Box<StoreError>),
     /// A `--change` instruction is malformed or not allowed.
     #[error(transparent)]
     Change(#[from] ImportError),
@@ -69,6 +69,24 @@ pub enum ChangesError {
         #[source]
         source: ReferenceError,
     },
+}
+
+impl From<ContainersError> for ChangesError {
+    fn from(e: ContainersError) -> Self {
+        Self::Container(Box::new(e))
+    }
+}
+
+impl From<RuntimeError> for ChangesError {
+    fn from(e: RuntimeError) -> Self {
+        Self::Runtime(Box::new(e))
+    }
+}
+
+impl From<StoreError> for ChangesError {
+    fn from(e: StoreError) -> Self {
+        Self::Image(Box::new(e))
+    }
 }
 
 impl ChangesError {
@@ -399,6 +417,8 @@ impl Containers {
                 })
             })
             .transpose()?;
+        // Bad instructions fail before anything is written.
+        apply_changes(&mut berth_image::ImageConfig::default(), &opts.changes)?;
         let info = self.find(key)?;
         let pause = opts.pause && info.state.as_ref().map(|s| s.status) == Some(Status::Running);
         if pause {
