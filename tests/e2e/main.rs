@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `berth` binary against real files, containers and networks.
 
 mod cli;
+mod coexist;
 mod commit;
 mod config;
 mod daemon;
