@@ -106,6 +106,12 @@ fn diff_lists_a_containers_changes_and_commit_makes_an_image_that_runs_them() {
         "C /data\nD /data/a\nD /data/b\nA /data/c\n"
     );
     e.ok(&["commit", "second", "committed:v2"]);
+    // A stopped container still has its changes.
+    e.ok(&["stop", "-t", "1", "second"]);
+    assert_eq!(
+        e.ok(&["diff", "second"]),
+        "C /data\nD /data/a\nD /data/b\nA /data/c\n"
+    );
     assert_eq!(e.ok(&["run", "--rm", "committed:v2", "ls", "/data"]), "c\n");
 
     // Other tools read it: skopeo inspects the OCI layout, umoci unpacks it (whiteouts
