@@ -108,6 +108,9 @@ fn edits_creates_deletes_and_renames_reach_the_container_and_ignored_files_never
     let src = dir.join("src");
     std::fs::create_dir_all(&src).unwrap();
     std::fs::write(src.join("before.txt"), "there before\n").unwrap();
+    // As Compose, the initial sync leaves Dockerfiles and stack files out.
+    std::fs::write(src.join("Dockerfile"), "FROM busybox\n").unwrap();
+    std::fs::write(src.join("compose.yaml"), "services: {}\n").unwrap();
     stack_ok(&e, &dir, &["up", "-d"]);
     let c = "wsync-app-1";
     let lines = start_watch(&e, &dir, 1);
