@@ -16,7 +16,19 @@ fn sh(e: &Env, container: &str, script: &str) -> String {
 #[test]
 fn diff_lists_a_containers_changes_and_commit_makes_an_image_that_runs_them() {
     let e = Env::new("commit_round_trip");
-    e.ok(&["run", "-d", "--name", "src", "busybox", "sleep", "1000"]);
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "src",
+        "-w",
+        "/tmp",
+        "-e",
+        "FROM_RUN=1",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
     sh(
         &e,
         "src",
@@ -84,6 +96,15 @@ fn diff_lists_a_containers_changes_and_commit_makes_an_image_that_runs_them() {
         serde_json::json!(["cat", "/new.txt"])
     );
     assert_eq!(image[0]["Author"], "Tess <t@example.com>");
+    // The container's own settings carry over, as with `docker commit`.
+    assert_eq!(image[0]["Config"]["WorkingDir"], "/tmp");
+    assert!(
+        image[0]["Config"]["Env"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("FROM_RUN=1")),
+        "{image}"
+    );
     assert_eq!(image[0]["RootFS"]["Layers"].as_array().unwrap().len(), 2);
 
     // A directory of the image removed and made again: opaque, its old files deleted.

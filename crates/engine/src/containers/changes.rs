@@ -6,8 +6,9 @@
 //!   layer hidden by an opaque directory), sorted by path.
 //! - `commit` writes them as one OCI layer (whiteouts as `.wh.<name>`, opaque directories
 //!   with `.wh..wh..opq`) on top of the container's image, with the image config updated
-//!   from the container (its command and environment) and `--change` instructions, as
-//!   `docker commit` does. The container is paused meanwhile unless told otherwise.
+//!   from the container (its command, environment and working directory) and `--change`
+//!   instructions, as `docker commit` does. The container is paused meanwhile unless told
+//!   otherwise.
 //!
 //! Mount points the runtime creates in the upper directory (empty `/dev`, `/proc`, `/sys`,
 //! the empty `/etc/hosts`, `/etc/hostname` and `/etc/resolv.conf` that bind mounts cover,
@@ -393,6 +394,7 @@ impl Containers {
                 name: info.doc.name,
                 image_id: info.doc.image_id,
                 command: info.doc.command,
+                cwd: process.as_ref().map(|p| p.cwd().display().to_string()),
                 env: process.and_then(|p| p.env().clone()),
             },
         ))
@@ -433,6 +435,12 @@ impl Containers {
         let mut config = base.config.clone();
         if let Some(env) = source.env {
             config.config.env = env;
+        }
+        // `-w` (or the image's own): `/` only when asked for.
+        if let Some(cwd) = source.cwd
+            && (cwd != "/" || !config.config.working_dir.is_empty())
+        {
+            config.config.working_dir = cwd;
         }
         let entrypoint = config.config.entrypoint.clone().unwrap_or_default();
         if source.command.starts_with(&entrypoint) {
@@ -498,6 +506,7 @@ struct CommitSource {
     name: String,
     image_id: String,
     command: Vec<String>,
+    cwd: Option<String>,
     env: Option<Vec<String>>,
 }
 
