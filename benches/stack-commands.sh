@@ -27,6 +27,8 @@ B="$berth --root $root --run-dir $run"
 cleanup() {
   b -f "$work/app/compose.yaml" down -t 1 --progress quiet >/dev/null 2>&1 || true
   for id in $(b ps -aq 2>/dev/null); do b rm -f "$id" >/dev/null 2>&1 || true; done
+  # The default bridge too: networks outlive the daemon by design.
+  for n in $(b network ls -q 2>/dev/null); do b network rm "$n" >/dev/null 2>&1 || true; done
   b daemon stop >/dev/null 2>&1 || true
   rm -rf "$work"
 }
