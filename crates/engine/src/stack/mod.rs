@@ -9,6 +9,10 @@
 //! The stack document ([`StackDoc`], store kind `Stack`) keeps the project's directory,
 //! files and the per-field hashes of each service, so the next `up` names what changed.
 //!
+//! Around that: the image of each service used, pulled or built as its pull policy says
+//! (`pull.rs`); `post_start`/`pre_stop` hooks (`hooks.rs`); one-off containers of
+//! `stack run` (`oneoff.rs`, left out of [`Stacks::ps`]); `down --rmi` (`images.rs`).
+//!
 //! Progress is reported as [`Progress`] values on a channel (the daemon streams them as
 //! NDJSON).
 

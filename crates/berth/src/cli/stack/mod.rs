@@ -2,7 +2,10 @@
 //! (`berth -f stack.yaml up -d`), and all of them under `berth stack …` (alias
 //! `berth compose …`), where `ps`, `logs`, `start`, `stop`, `restart`, `kill`, `rm`,
 //! `pause`, `unpause`, `port` and `images` act on the stack's containers (the top-level
-//! commands of the same names act on single containers, as `docker ps` does).
+//! commands of the same names act on single containers, as `docker ps` does). `exec`,
+//! `run` (one-off containers), `cp`, `top`, `wait`, `events`, `scale`, `pull` and `push`
+//! act on one service's containers or images through the same routes as the
+//! single-container commands ([`exec`], [`services`]).
 //!
 //! The CLI loads the stack files (with `-f -p --profile --env-file --project-directory`,
 //! as `berth config` does) and sends the canonical project to the daemon; logs are read
