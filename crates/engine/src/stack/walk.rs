@@ -227,8 +227,9 @@ impl Run<'_> {
     }
 
     /// Starts a replica [`Self::create_early`] made, with the progress a creation shows.
+    /// Without a permit: a start is one request to the monitor, and queueing it behind the
+    /// creations still under way would hold up the whole chain of dependents.
     async fn start_early(&self, service: &str, name: &str) -> Result<(), StackError> {
-        let _permit = self.permits.acquire().await;
         let p = self.progress;
         p.send(Progress::container(service, name, Status::Creating));
         if let Err(e) = blocking_start(&self.stacks.containers, name).await {
