@@ -2,6 +2,7 @@
 
 mod cli;
 mod coexist;
+mod commit;
 mod config;
 mod daemon;
 mod dns;
@@ -13,3 +14,4 @@ mod stack_crash;
 mod stack_update;
 mod supervise;
 mod watch;
+mod watch_fallback;
