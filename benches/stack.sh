@@ -4,31 +4,40 @@
 # Medians of hyperfine runs. With Docker Compose v2 present ($COMPOSE_V2, else
 # `docker compose`; ../shared/bench/anchors-setup.sh installs it and starts Docker), the same
 # stacks run side by side with it. Needs root.
-# Usage: benches/stack.sh [path/to/berth]   (default: target/release/berth)
+# With BASELINE=path/to/other/berth, that binary runs the same stacks too (its own root and
+# daemon), side by side in the same table: before/after comparisons in one run.
+# Usage: benches/stack.sh [path/to/berth]   (default: target/release/berth; or $BERTH)
 set -euo pipefail
 
-berth=$(realpath "${1:-${CARGO_TARGET_DIR:-target}/release/berth}")
+berth=$(realpath "${1:-${BERTH:-${CARGO_TARGET_DIR:-target}/release/berth}}")
+baseline=${BASELINE:+$(realpath "$BASELINE")}
 runs=${RUNS:-5}
 work=$(mktemp -d /tmp/berth-bench-stack.XXXXXX)
-root="$work/root"
-run="$work/run"
-b() { "$berth" --root "$root" --run-dir "$run" "$@"; }
+# One root and daemon per binary: label -> binary.
+declare -A bins=([berth]="$berth")
+[ -n "$baseline" ] && bins[baseline]="$baseline"
+bq_of() { echo "${bins[$1]} --root $work/$1/root --run-dir $work/$1/run"; }
 cleanup() {
-  for d in "$work"/stacks/*/; do
-    [ -f "$d/compose.yaml" ] && b -f "$d/compose.yaml" down >/dev/null 2>&1 || true
+  for label in "${!bins[@]}"; do
+    for d in "$work"/stacks/*/; do
+      [ -f "$d/compose.yaml" ] && $(bq_of "$label") -f "$d/compose.yaml" down >/dev/null 2>&1 || true
+    done
+    $(bq_of "$label") daemon stop >/dev/null 2>&1 ||
+      kill "$(cat "$work/$label/run/berth.pid" 2>/dev/null)" 2>/dev/null || true
   done
   if [ -n "${compose:-}" ]; then
     for d in "$work"/stacks/*/; do
       $compose -f "$d/compose.yaml" down >/dev/null 2>&1 || true
     done
   fi
-  b daemon stop >/dev/null 2>&1 || kill "$(cat "$run/berth.pid" 2>/dev/null)" 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
 
-BERTH="$berth" BERTH_ROOT="$root" BERTH_RUN_DIR="$run" \
-  "$(dirname "$0")/../scripts/import-busybox.sh" busybox:latest >/dev/null
+for label in "${!bins[@]}"; do
+  BERTH="${bins[$label]}" BERTH_ROOT="$work/$label/root" BERTH_RUN_DIR="$work/$label/run" \
+    "$(dirname "$0")/../scripts/import-busybox.sh" busybox:latest >/dev/null
+done
 
 # stack NAME N chain|flat: writes $work/stacks/NAME/compose.yaml
 stack() {
@@ -83,11 +92,13 @@ bench() { # tool-label up-cmd down-cmd name
 for spec in "flat1 1 flat" "flat10 10 flat" "flat30 30 flat" "chain30 30 chain"; do
   set -- $spec
   file=$(stack "$@")
-  bq="$berth --root $root --run-dir $run -f $file"
-  b -f "$file" up -d >/dev/null 2>&1 # creates the network and warms the daemon
-  b -f "$file" down >/dev/null 2>&1
-  bench berth "$bq up -d --progress quiet" "$bq down --progress quiet" "$1"
-  b -f "$file" down >/dev/null 2>&1
+  for label in $([ -n "$baseline" ] && echo baseline) berth; do
+    bq="$(bq_of "$label") -f $file"
+    $bq up -d >/dev/null 2>&1 # creates the network and warms the daemon
+    $bq down >/dev/null 2>&1
+    bench "$label" "$bq up -d --progress quiet" "$bq down --progress quiet" "$1"
+    $bq down >/dev/null 2>&1
+  done
   if [ -n "$compose" ]; then
     cq="$compose -f $file"
     bench compose-v2 "$cq up -d --quiet-pull" "$cq down" "$1"
@@ -95,5 +106,7 @@ for spec in "flat1 1 flat" "flat10 10 flat" "flat30 30 flat" "chain30 30 chain";
   fi
 done
 
-echo "berth daemon RSS after the runs: $(ps -o rss= -p "$(cat "$run/berth.pid")" 2>/dev/null || echo ?) KiB"
+for label in "${!bins[@]}"; do
+  echo "$label daemon RSS after the runs: $(ps -o rss= -p "$(cat "$work/$label/run/berth.pid")" 2>/dev/null || echo ?) KiB"
+done
 cat "$results"

@@ -96,32 +96,44 @@ pub fn rules_to_delete(listing: &str, comment: &str) -> Vec<Vec<String>> {
 /// A no-op where the chain does not exist.
 pub async fn sync(tag: &str, bridges: &[String]) -> Result<(), CoexistError> {
     let comment = format!("berth:{tag}");
-    for tool in ["iptables", "ip6tables"] {
-        let Some(listing) = run(tool, &["-t", "filter", "-S", CHAIN]).await? else {
-            continue;
-        };
-        for rule in rules_to_delete(&listing, &comment) {
-            let args: Vec<&str> = rule.iter().map(String::as_str).collect();
-            must(tool, &[&["-t", "filter"], args.as_slice()].concat()).await?;
-        }
-        for bridge in bridges {
-            for dir in ["-i", "-o"] {
-                let args = [
-                    "-t",
-                    "filter",
-                    "-I",
-                    CHAIN,
-                    dir,
-                    bridge,
-                    "-m",
-                    "comment",
-                    "--comment",
-                    &comment,
-                    "-j",
-                    "ACCEPT",
-                ];
-                must(tool, &args).await?;
-            }
+    // The two tables are independent: both tools run at once (each start costs milliseconds).
+    let (v4, v6) = futures::join!(
+        sync_tool("iptables", &comment, bridges),
+        sync_tool("ip6tables", &comment, bridges)
+    );
+    v4.and(v6)
+}
+
+/// [`sync`] for one of `iptables` and `ip6tables`.
+async fn sync_tool(
+    tool: &'static str,
+    comment: &str,
+    bridges: &[String],
+) -> Result<(), CoexistError> {
+    let Some(listing) = run(tool, &["-t", "filter", "-S", CHAIN]).await? else {
+        return Ok(());
+    };
+    for rule in rules_to_delete(&listing, comment) {
+        let args: Vec<&str> = rule.iter().map(String::as_str).collect();
+        must(tool, &[&["-t", "filter"], args.as_slice()].concat()).await?;
+    }
+    for bridge in bridges {
+        for dir in ["-i", "-o"] {
+            let args = [
+                "-t",
+                "filter",
+                "-I",
+                CHAIN,
+                dir,
+                bridge,
+                "-m",
+                "comment",
+                "--comment",
+                comment,
+                "-j",
+                "ACCEPT",
+            ];
+            must(tool, &args).await?;
         }
     }
     Ok(())

@@ -35,6 +35,21 @@ impl Containers {
     /// `docker run -d`: creates and starts a container; returns once its process runs.
     /// On failure nothing of it remains.
     pub async fn run(&self, opts: &RunOptions) -> Result<Created, ContainersError> {
+        self.create_or_run(opts, true).await
+    }
+
+    /// `docker create`: sets the container up (namespaces, root file system, network, its
+    /// document) with its process waiting for [`Containers::start`]. On failure nothing of
+    /// it remains.
+    pub async fn create(&self, opts: &RunOptions) -> Result<Created, ContainersError> {
+        self.create_or_run(opts, false).await
+    }
+
+    async fn create_or_run(
+        &self,
+        opts: &RunOptions,
+        start: bool,
+    ) -> Result<Created, ContainersError> {
         let image = self.resolve_image(&opts.image)?;
         let store = self.engine.store();
         let docs = store.list::<ContainerDoc>()?;
@@ -156,11 +171,12 @@ impl Containers {
             user: super::spec::user(config, opts),
             init: opts.init,
         };
-        let result = self.create_and_start(request, doc, &mappings).await;
+        let result = self.create_and_start(request, doc, &mappings, start).await;
         match result {
             Ok((doc, warnings)) => {
+                let action = if start { "start" } else { "create" };
                 let _ = self.engine.emit(
-                    Event::now(EventType::Container, "start", &doc.id)
+                    Event::now(EventType::Container, action, &doc.id)
                         .with("name", &doc.name)
                         .with("image", &doc.image),
                 );
@@ -184,17 +200,20 @@ impl Containers {
         }
     }
 
-    /// Creates the runtime container, wires its network, records it and starts it.
+    /// Creates the runtime container, wires its network, records it and (`start`) starts it.
     async fn create_and_start(
         &self,
         request: ContainerRequest,
         mut doc: ContainerDoc,
         mappings: &[berth_net::PortMapping],
+        start: bool,
     ) -> Result<(ContainerDoc, Vec<String>), ContainersError> {
         let container = self.runtime.create(request)?;
         self.wire(&container, &mut doc, mappings).await?;
         self.engine.store().put(&doc.id, &doc)?;
-        container.start()?;
+        if start {
+            container.start()?;
+        }
         Ok((doc, container.warnings().to_vec()))
     }
 
@@ -316,8 +335,45 @@ impl Containers {
     /// `docker stop -t`: the image's stop signal, then `SIGKILL` after `grace`; the network
     /// is released once the process has gone.
     pub async fn stop(&self, key: &str, grace: Duration) -> Result<ExitStatus, ContainersError> {
+        let (status, doc) = self.end_process(key, grace, false)?;
+        self.release_network(&doc).await?;
+        let _ = self
+            .engine
+            .emit(Event::now(EventType::Container, "stop", &doc.id).with("name", &doc.name));
+        Ok(status)
+    }
+
+    /// [`Containers::stop`] for a container about to be removed: it is marked as being
+    /// removed first (the supervisor neither restarts it nor rewrites its document), and its
+    /// network is left to [`Containers::remove`], which releases it anyway.
+    pub fn halt(&self, key: &str, grace: Duration) -> Result<ExitStatus, ContainersError> {
+        let (status, doc) = self.end_process(key, grace, true)?;
+        // The supervisor leaves a container being removed alone: the `die` event is ours.
+        let _ = self.engine.emit(
+            Event::now(EventType::Container, "die", &doc.id)
+                .with("name", &doc.name)
+                .with("image", &doc.image)
+                .with("exitCode", status.code.to_string()),
+        );
+        let _ = self
+            .engine
+            .emit(Event::now(EventType::Container, "stop", &doc.id).with("name", &doc.name));
+        Ok(status)
+    }
+
+    /// The stop signal, then `SIGKILL` after `grace`; returns once the process is gone.
+    /// `removing`: mark the container as being removed before the signal.
+    fn end_process(
+        &self,
+        key: &str,
+        grace: Duration,
+        removing: bool,
+    ) -> Result<(ExitStatus, ContainerDoc), ContainersError> {
         let info = self.find(key)?;
         let doc = &info.doc;
+        if removing {
+            crate::supervise::record::mark_removing(&self.dir(&doc.id))?;
+        }
         let container = self.runtime.load(super::runtime_id(&doc.id))?;
         // A frozen process cannot act on its stop signal: thaw it first, as Docker does.
         if info.state.as_ref().map(|s| s.status) == Some(Status::Paused) {
@@ -342,11 +398,7 @@ impl Containers {
             }
             Err(e) => return Err(e.into()),
         };
-        self.release_network(doc).await?;
-        let _ = self
-            .engine
-            .emit(Event::now(EventType::Container, "stop", &doc.id).with("name", &doc.name));
-        Ok(status)
+        Ok((status, info.doc))
     }
 
     /// Unpublishes and detaches an exited container (its namespace is gone with its process)
@@ -355,7 +407,10 @@ impl Containers {
         if let NetworkMode::Bridge(_) = doc.network {
             network::release(&*self.net().await?, &doc.id).await?;
         }
-        if doc.ip.is_some() || !doc.ports.is_empty() {
+        // A container being removed loses its document next: no need to rewrite it (a
+        // durable write costs two fsyncs, and `down` would pay them for every container).
+        let removing = crate::supervise::record::removing(&self.dir(&doc.id));
+        if (doc.ip.is_some() || !doc.ports.is_empty()) && !removing {
             // The stored document as it is now, if the container was not removed meanwhile
             // (the supervisor releases an exited container's network while `rm` may run).
             let _docs = self.docs.lock().unwrap_or_else(|p| p.into_inner());

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use tokio::sync::{Semaphore, watch};
 
 use super::desired::labels;
-use super::execute::{DownOptions, blocking_remove, blocking_stop, grace};
+use super::execute::{DownOptions, blocking_halt, blocking_remove, grace};
 use super::resources;
 use super::{Progress, ProgressSink, StackContainer, StackDoc, StackError, Stacks, Status};
 
@@ -86,7 +86,7 @@ impl Stacks {
                     let name = &c.info.doc.name;
                     progress.send(Progress::container(&c.service, name, Status::Stopping));
                     let grace = grace(opts.timeout, c.info.doc.stop_timeout);
-                    blocking_stop(&self.containers, &c.info.doc.id, grace).await?;
+                    blocking_halt(&self.containers, &c.info.doc.id, grace).await?;
                     progress.send(Progress::container(&c.service, name, Status::Stopped));
                     Ok::<(), StackError>(())
                 }))

@@ -96,6 +96,26 @@ pub(super) async fn blocking_run(
     Ok(blocking(move || h.block_on(c.run(&opts))).await??)
 }
 
+/// [`blocking_run`] without the start: the container waits, set up, for [`blocking_start`].
+pub(super) async fn blocking_create(
+    c: &Containers,
+    opts: RunOptions,
+) -> Result<crate::containers::Created, StackError> {
+    let (c, h) = (c.clone(), tokio::runtime::Handle::current());
+    Ok(blocking(move || h.block_on(c.create(&opts))).await??)
+}
+
+/// [`blocking_stop`] for a container removed next (its network goes with the removal).
+pub(super) async fn blocking_halt(
+    c: &Containers,
+    id: &str,
+    grace: Duration,
+) -> Result<(), StackError> {
+    let (c, id) = (c.clone(), id.to_owned());
+    blocking(move || c.halt(&id, grace)).await??;
+    Ok(())
+}
+
 pub(super) async fn blocking_stop(
     c: &Containers,
     id: &str,
@@ -359,17 +379,25 @@ impl Stacks {
             }
             return self.maybe_wait(project, opts, &plan, progress).await;
         }
-        store.put(&doc.name, &doc)?;
-
-        if plan.actions.values().flatten().any(|a| {
-            matches!(
-                a,
-                Action::Create { .. } | Action::Recreate { .. } | Action::Start(_)
-            )
-        }) {
-            let net = self.containers.net().await?;
-            resources::ensure_networks(&net, project, progress).await?;
-        }
+        // The document is flushed (two fsyncs) on a blocking thread while the networks are
+        // made.
+        let (engine, stored) = (self.engine.clone(), doc.clone());
+        let put = tokio::task::spawn_blocking(move || engine.store().put(&stored.name, &stored));
+        let networks = async {
+            if plan.actions.values().flatten().any(|a| {
+                matches!(
+                    a,
+                    Action::Create { .. } | Action::Recreate { .. } | Action::Start(_)
+                )
+            }) {
+                let net = self.containers.net().await?;
+                resources::ensure_networks(&net, project, progress).await?;
+            }
+            Ok::<(), StackError>(())
+        };
+        let (put, networks) = tokio::join!(put, networks);
+        put.map_err(StackError::Task)??;
+        networks?;
         // Named volumes of the services being converged, then anonymous ones per container.
         let mut volumes: BTreeMap<String, VolumeSource> = BTreeMap::new();
         let mut fresh: BTreeSet<String> = BTreeSet::new();

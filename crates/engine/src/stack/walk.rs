@@ -12,8 +12,8 @@ use tokio::sync::{Semaphore, watch};
 
 use super::desired::{self, Context, VolumeSource};
 use super::execute::{
-    POLL, Prepared, UpOptions, blocking_remove, blocking_run, blocking_start, blocking_stop, chain,
-    grace,
+    POLL, Prepared, UpOptions, blocking_create, blocking_remove, blocking_run, blocking_start,
+    blocking_stop, chain, grace,
 };
 use super::plan::{self, Action, Cause, ObservedContainer};
 use super::resources;
@@ -103,6 +103,69 @@ impl Run<'_> {
         plan: &plan::Plan,
         receivers: &BTreeMap<String, watch::Receiver<NodeState>>,
     ) -> Result<(), String> {
+        // New replicas of a service that waits for dependencies are created meanwhile and
+        // only started once the dependencies are satisfied (Compose's order too: create,
+        // then start in dependency order), so that a chain of services starts one `start`
+        // after another instead of one whole creation after another.
+        let waiting = deps.iter().any(|(dep, _)| plan.actions.contains_key(dep));
+        let early: Vec<u64> = actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Create { number, .. } if waiting => Some(*number),
+                _ => None,
+            })
+            .collect();
+        let (ready, created) = futures::join!(
+            self.dependencies(name, deps, plan, receivers),
+            futures::future::join_all(early.iter().map(|n| self.create_early(name, *n)))
+        );
+        let mut created: BTreeMap<u64, Result<Option<String>, StackError>> =
+            early.into_iter().zip(created).collect();
+        if let Err(reason) = ready {
+            for name in created.into_values().flatten().flatten() {
+                self.discard_early(&name).await;
+            }
+            return Err(reason);
+        }
+        let replaced: Vec<super::rolling::Replacement> = actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Recreate { number, old, cause } => {
+                    Some((*number, old.clone(), cause.clone()))
+                }
+                _ => None,
+            })
+            .collect();
+        let rolling = super::rolling::rolls(&self.project.services[name], replaced.len());
+        for action in actions {
+            if rolling && matches!(action, Action::Recreate { .. }) {
+                continue;
+            }
+            let result = match action {
+                Action::Create { number, .. } => match created.remove(number) {
+                    Some(Ok(Some(early))) => self.start_early(name, &early).await,
+                    Some(Err(e)) => Err(self.creation_failed(name, *number, e)),
+                    Some(Ok(None)) | None => self.act(name, action).await,
+                },
+                _ => self.act(name, action).await,
+            };
+            result.map_err(|e| chain(&e))?;
+        }
+        if rolling && !replaced.is_empty() {
+            self.roll(name, &replaced).await?;
+        }
+        Ok(())
+    }
+
+    /// Waits for `name`'s dependencies: their actions done, then their `depends_on`
+    /// condition; a failed required one is an error.
+    async fn dependencies(
+        &self,
+        name: &str,
+        deps: &[(String, berth_compose::model::DependsOn)],
+        plan: &plan::Plan,
+        receivers: &BTreeMap<String, watch::Receiver<NodeState>>,
+    ) -> Result<(), String> {
         for (dep, how) in deps {
             if !plan.actions.contains_key(dep) {
                 continue; // not converged now (--no-deps or not selected)
@@ -128,26 +191,71 @@ impl Run<'_> {
                 );
             }
         }
-        let replaced: Vec<super::rolling::Replacement> = actions
-            .iter()
-            .filter_map(|a| match a {
-                Action::Recreate { number, old, cause } => {
-                    Some((*number, old.clone(), cause.clone()))
-                }
-                _ => None,
-            })
-            .collect();
-        let rolling = super::rolling::rolls(&self.project.services[name], replaced.len());
-        for action in actions {
-            if rolling && matches!(action, Action::Recreate { .. }) {
-                continue;
-            }
-            self.act(name, action).await.map_err(|e| chain(&e))?;
-        }
-        if rolling && !replaced.is_empty() {
-            self.roll(name, &replaced).await?;
-        }
         Ok(())
+    }
+
+    /// Creates replica `number` of `service` without starting it, silently (its progress is
+    /// reported when it starts); `None` when it must be created the usual way, later: it
+    /// fills a new volume, which the first container in dependency order does.
+    async fn create_early(&self, service: &str, number: u64) -> Result<Option<String>, StackError> {
+        let config = self.current(service);
+        let plan = self.container_plan(&config, service, number)?;
+        let fills_volume = plan.options.mounts.iter().any(|m| match &m.kind {
+            crate::containers::MountKind::Volume { name, .. } => {
+                self.fresh.lock().map(|f| f.contains(name)).unwrap_or(true)
+            }
+            _ => false,
+        });
+        if fills_volume {
+            return Ok(None);
+        }
+        let _permit = self.permits.acquire().await;
+        let name = plan.options.name.clone().unwrap_or_default();
+        let result = match self.prepare_mounts(service, &plan) {
+            Ok(()) => blocking_create(&self.stacks.containers, plan.options)
+                .await
+                .map(drop),
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(()) => Ok(Some(name)),
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(self.files_dir.join(&name));
+                Err(e)
+            }
+        }
+    }
+
+    /// Starts a replica [`Self::create_early`] made, with the progress a creation shows.
+    /// Without a permit: a start is one request to the monitor, and queueing it behind the
+    /// creations still under way would hold up the whole chain of dependents.
+    async fn start_early(&self, service: &str, name: &str) -> Result<(), StackError> {
+        let p = self.progress;
+        p.send(Progress::container(service, name, Status::Creating));
+        if let Err(e) = blocking_start(&self.stacks.containers, name).await {
+            self.discard_early(name).await;
+            p.send(Progress::container(service, name, Status::Error).detail(chain(&e)));
+            return Err(e);
+        }
+        p.send(Progress::container(service, name, Status::Started));
+        Ok(())
+    }
+
+    /// Reports an early creation's failure when the replica's turn comes, as a creation
+    /// in turn reports it; returns the error.
+    fn creation_failed(&self, service: &str, number: u64, e: StackError) -> StackError {
+        let svc = &self.project.services[service];
+        let name = desired::container_name(&self.project.name, service, svc, number);
+        let p = self.progress;
+        p.send(Progress::container(service, &name, Status::Creating));
+        p.send(Progress::container(service, &name, Status::Error).detail(chain(&e)));
+        e
+    }
+
+    /// Removes a container [`Self::create_early`] made that is not to run after all.
+    async fn discard_early(&self, name: &str) {
+        let _ = blocking_remove(&self.stacks.containers, name).await;
+        let _ = std::fs::remove_dir_all(self.files_dir.join(name));
     }
 
     /// Waits until `dep`'s containers meet `condition`.
@@ -338,25 +446,7 @@ impl Run<'_> {
         old: Option<&ObservedContainer>,
         surge: Option<&str>,
     ) -> Result<String, StackError> {
-        let ctx = Context {
-            project: self.project,
-            config_files: &self.opts.config_files,
-            volumes: self.volumes,
-            files_dir: self.files_dir,
-            contents: config.contents,
-        };
-        let mut plan = desired::container_plan(
-            &ctx,
-            service,
-            config.svc,
-            number,
-            &config.image_id,
-            &config.hash,
-        )
-        .map_err(|source| StackError::Desired {
-            service: service.to_owned(),
-            source,
-        })?;
+        let mut plan = self.container_plan(config, service, number)?;
         if let Some(surge) = surge {
             plan.options.name = Some(surge.to_owned());
             plan.options
@@ -411,6 +501,34 @@ impl Run<'_> {
         self.progress
             .send(Progress::container(service, &name, Status::Started));
         Ok(name)
+    }
+
+    /// What replica `number` of `service` is created from, with `config`.
+    fn container_plan(
+        &self,
+        config: &Config<'_>,
+        service: &str,
+        number: u64,
+    ) -> Result<desired::ContainerPlan, StackError> {
+        let ctx = Context {
+            project: self.project,
+            config_files: &self.opts.config_files,
+            volumes: self.volumes,
+            files_dir: self.files_dir,
+            contents: config.contents,
+        };
+        desired::container_plan(
+            &ctx,
+            service,
+            config.svc,
+            number,
+            &config.image_id,
+            &config.hash,
+        )
+        .map_err(|source| StackError::Desired {
+            service: service.to_owned(),
+            source,
+        })
     }
 
     /// Creates bind sources, writes secret and config files, fills new volumes.

@@ -145,10 +145,7 @@ impl Net {
         }
         inner.networks.insert(network.name.clone(), network.clone());
         let result = match self.store.save_network(&network) {
-            Ok(()) => match self.apply_firewall(&inner).await {
-                Ok(()) => self.sync_docker_user(&inner).await,
-                Err(e) => Err(e),
-            },
+            Ok(()) => self.sync_firewalls(&inner).await,
             Err(e) => Err(e.into()),
         };
         if let Err(e) = result {
@@ -156,8 +153,7 @@ impl Net {
             let undo = async {
                 self.store.delete_network(&network.name)?;
                 link::delete(&self.handle, &network.bridge).await?;
-                self.apply_firewall(&inner).await?;
-                self.sync_docker_user(&inner).await
+                self.sync_firewalls(&inner).await
             }
             .await;
             return Err(with_cleanup(e, undo));
@@ -206,8 +202,7 @@ impl Net {
         link::delete(&self.handle, &bridge).await?;
         inner.networks.remove(name);
         self.store.delete_network(name)?;
-        self.apply_firewall(&inner).await?;
-        self.sync_docker_user(&inner).await?;
+        self.sync_firewalls(&inner).await?;
         self.publish_zone(&inner);
         Ok(())
     }
@@ -218,6 +213,9 @@ impl Net {
         if !valid_ifname(&endpoint.ifname) {
             return Err(NetError::InvalidIfname(endpoint.ifname));
         }
+        // The lock is held to choose names and addresses and record them, not while the
+        // links are made (milliseconds of netlink): attachments of several containers are
+        // wired at once. The recorded lease keeps the names and addresses taken meanwhile.
         let mut inner = self.inner.lock().await;
         let used_veths: BTreeSet<u32> = inner
             .networks
@@ -280,6 +278,7 @@ impl Net {
             gateway: attachment.gateway,
             gateway6: attachment.gateway6,
         };
+        drop(inner);
         if let Err(e) = self
             .wire(&snapshot, &host_veth, mac, &endpoint.netns_path, side)
             .await
@@ -287,6 +286,7 @@ impl Net {
             let undo = async {
                 // Deleting the host end removes the container end too.
                 link::delete(&self.handle, &host_veth).await?;
+                let mut inner = self.inner.lock().await;
                 if let Some(n) = inner.networks.get_mut(network) {
                     n.attachments.remove(&endpoint.container_id);
                     self.store.save_leases(n)?;
@@ -296,7 +296,7 @@ impl Net {
             .await;
             return Err(with_cleanup(e, undo));
         }
-        self.publish_zone(&inner);
+        self.publish_zone(&*self.inner.lock().await);
         Ok(attachment)
     }
 
@@ -333,7 +333,7 @@ impl Net {
     /// Detaches a container from a network: removes its veth pair, releases its addresses and
     /// unpublishes the ports that pointed at this attachment.
     pub async fn detach(&self, network: &str, container_id: &str) -> Result<(), NetError> {
-        let mut inner = self.inner.lock().await;
+        let inner = self.inner.lock().await;
         let net = inner
             .networks
             .get(network)
@@ -346,7 +346,12 @@ impl Net {
                     container: container_id.into(),
                     network: network.into(),
                 })?;
+        // Deleting a veth waits for the kernel (milliseconds): without the lock, so that
+        // several containers are detached at once. The recorded attachment keeps its names
+        // and addresses taken until it is removed below.
+        drop(inner);
         link::delete(&self.handle, &attachment.host_veth).await?;
+        let mut inner = self.inner.lock().await;
         let before = inner.published.len();
         inner
             .published
@@ -420,8 +425,15 @@ impl Net {
     /// state (call at daemon start, and when Docker was started after berth).
     pub async fn sync_firewall(&self) -> Result<(), NetError> {
         let inner = self.inner.lock().await;
-        self.apply_firewall(&inner).await?;
-        self.sync_docker_user(&inner).await
+        self.sync_firewalls(&inner).await
+    }
+
+    /// Berth's own table and Docker's `DOCKER-USER` rules, both at once: they are separate
+    /// tables, and each update starts a program (`nft`, `iptables`), which costs milliseconds.
+    async fn sync_firewalls(&self, inner: &Inner) -> Result<(), NetError> {
+        let (table, docker) =
+            futures::join!(self.apply_firewall(inner), self.sync_docker_user(inner));
+        table.and(docker)
     }
 
     async fn sync_docker_user(&self, inner: &Inner) -> Result<(), NetError> {

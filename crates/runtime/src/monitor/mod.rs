@@ -286,12 +286,18 @@ impl Monitor {
             if plan.new_userns {
                 write_id_maps(pid, &req.spec)?;
             }
-            cgroup.add_process(pid.as_raw())?;
-            mon_ch
-                .send(&ToInit::Proceed)
-                .map_err(|e| SetupError::Channel {
+            let send = |ch: &mut Channel<ToInit, FromInit>, m: &ToInit| {
+                ch.send(m).map_err(|e| SetupError::Channel {
                     reason: e.to_string(),
-                })?;
+                })
+            };
+            // The init sets its root file system up while its pid goes into the cgroups
+            // (the first write to a v1 `cgroup.procs` waits for an RCU grace period,
+            // around ten milliseconds); it waits for `Joined` before it needs them.
+            send(&mut mon_ch, &ToInit::Proceed)?;
+            cgroup.add_process(pid.as_raw())?;
+            // An init that failed meanwhile no longer reads: its report below says why.
+            let _ = send(&mut mon_ch, &ToInit::Joined);
             match mon_ch.recv() {
                 Ok(Some(FromInit::Ready { warnings })) => Ok(warnings),
                 Ok(Some(FromInit::Failed(e))) => Err(e),
@@ -347,7 +353,9 @@ impl Monitor {
 
     fn run(&mut self) {
         let mut drain_deadline = None;
-        let mappings = clean_file_mappings();
+        // Scanned at the first idle moment, not before: reading `smaps` takes milliseconds,
+        // and a `start` request is usually already waiting.
+        let mut mappings = None;
         // After IDLE_AFTER without events the monitor sheds its memory and sleeps.
         let mut released = false;
         loop {
@@ -380,7 +388,7 @@ impl Monitor {
                 match poll(&mut fds, timeout) {
                     Ok(0) if drain_deadline.is_none() => {
                         drop(fds);
-                        release_memory(&mappings);
+                        release_memory(mappings.get_or_insert_with(clean_file_mappings));
                         released = true;
                         continue;
                     }

@@ -292,8 +292,11 @@ impl SetupError {
 /// Monitor → container init.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ToInit {
-    /// Id maps written and cgroups joined: set up the container.
+    /// Id maps written: set up the container.
     Proceed,
+    /// The init is in the container's cgroups (sent right after [`ToInit::Proceed`], once
+    /// the cgroup writes are done: the init builds the root file system meanwhile).
+    Joined,
     /// `start` was called: exec the process.
     Start,
 }

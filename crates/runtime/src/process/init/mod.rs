@@ -6,14 +6,15 @@
 //!  monitor                                         init (pid 1 in the new pid namespace)
 //!     │ clone(NEWNS|NEWPID|NEWUTS|NEWIPC|NEWNET[|NEWUSER])──▶│
 //!     │ write uid_map/gid_map (new user namespace only)      │ blocks on the channel
-//!     │ put pid into the container's cgroups                 │
 //!     │ ─────────────── ToInit::Proceed ───────────────────▶ │
-//!     │                                                      │ setns(joined namespaces)
-//!     │                                                      │ unshare(NEWCGROUP)
+//!     │ put pid into the container's cgroups                 │ setns(joined namespaces)
+//!     │ ─────────────── ToInit::Joined ────────────────────▶ │ (v2: waits for Joined here)
 //!     │                                                      │ setsid, stdio (ctty)
 //!     │                                                      │ rootfs: mounts, devices,
 //!     │                                                      │ pivot_root, masked/ro paths
-//!     │                                                      │ hostname, sysctl, rlimits
+//!     │                                                      │ hostname, sysctl
+//!     │                                                      │ (v1: waits for Joined here)
+//!     │                                                      │ unshare(NEWCGROUP), rlimits
 //!     │                                                      │ user lookup, seccomp, caps,
 //!     │                                                      │ setuid, cwd, command lookup
 //!     │ ◀──── FromInit::Ready{warnings} | Failed(error) ──── │
@@ -139,13 +140,12 @@ fn setup(a: &mut InitArgs<'_>) -> Result<(Prepared, Vec<String>), SetupError> {
     for (flag, path) in &a.join {
         join_namespace(*flag, path)?;
     }
-    if a.new_cgroupns {
-        unshare(CloneFlags::CLONE_NEWCGROUP).map_err(|errno| SetupError::Namespace {
-            op: "create".into(),
-            kind: "cgroup".into(),
-            path: String::new(),
-            errno: errno.into(),
-        })?;
+    // cgroup v2 mounts `cgroup2` inside, which shows the cgroup namespace: it must exist
+    // first. On v1 the cgroups are bind-mounted by host path, so the root file system is
+    // built while the monitor moves this process into them.
+    let early_join = crate::cgroups::is_unified();
+    if early_join {
+        joined(a)?;
     }
     setsid().map_err(|e| SetupError::syscall("setsid", e))?;
     let [i, o, e] = &a.stdio;
@@ -182,9 +182,30 @@ fn setup(a: &mut InitArgs<'_>) -> Result<(Prepared, Vec<String>), SetupError> {
         }
     }
     rootfs::finish(spec)?;
+    if !early_join {
+        joined(a)?;
+    }
     let process = spec.process().as_ref().ok_or(SetupError::NoCommand)?;
     let prepared = prepare_process(process, a.user, seccomp_of(spec))?;
     Ok(prepared)
+}
+
+/// Waits until the monitor has put this process into the container's cgroups, then
+/// creates the cgroup namespace (rooted there) when asked to.
+fn joined(a: &mut InitArgs<'_>) -> Result<(), SetupError> {
+    match a.channel.recv() {
+        Ok(Some(ToInit::Joined)) => {}
+        _ => crate::sys::exit_immediately(1),
+    }
+    if a.new_cgroupns {
+        unshare(CloneFlags::CLONE_NEWCGROUP).map_err(|errno| SetupError::Namespace {
+            op: "create".into(),
+            kind: "cgroup".into(),
+            path: String::new(),
+            errno: errno.into(),
+        })?;
+    }
+    Ok(())
 }
 
 fn seccomp_of(spec: &Spec) -> Option<&oci_spec::runtime::LinuxSeccomp> {
