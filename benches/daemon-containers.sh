@@ -28,7 +28,17 @@ B="$berth --root $root --run-dir $run"
 cleanup() {
   for id in $(b ps -aq 2>/dev/null); do b rm -f "$id" >/dev/null 2>&1 || true; done
   for n in $(b network ls -q 2>/dev/null); do b network rm "$n" >/dev/null 2>&1 || true; done
+  # The default bridge cannot be removed (as Docker's docker0): delete it and the root's nft
+  # table by name (bridge berth<XXXX>b0, table berth_<hash ending in XXXX>).
+  local br
+  br=$(b network inspect bridge 2>/dev/null | sed -n 's/.*"bridge": "\(berth[0-9a-f]*\)b0".*/\1/p' | head -1)
   b daemon stop >/dev/null 2>&1 || true
+  if [ -n "$br" ]; then
+    ip link del "${br}b0" 2>/dev/null || true
+    for t in $(nft list tables 2>/dev/null | awk -v h="${br#berth}" '$3 ~ "^berth_" && $3 ~ h"$" {print $3}'); do
+      nft delete table inet "$t" 2>/dev/null || true
+    done
+  fi
   rm -rf "$work"
 }
 trap cleanup EXIT
