@@ -378,16 +378,6 @@ impl Container {
         Ok(crate::top::processes(&pids))
     }
 
-    /// Changes of the container's file system relative to its image layers.
-    pub fn diff(&self) -> Result<Vec<crate::diff::Change>, RuntimeError> {
-        match self.launch_config()?.request.rootfs {
-            crate::Rootfs::Overlay {
-                lowerdirs, upper, ..
-            } => Ok(crate::diff::diff(&lowerdirs, &upper)?),
-            crate::Rootfs::Path(_) => Err(crate::diff::DiffError::NotOverlay.into()),
-        }
-    }
-
     /// Runs another process in the running container: all its namespaces and its cgroup.
     /// Returns once the process has started (or failed to, with the reason).
     pub fn exec(

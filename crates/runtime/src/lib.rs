@@ -23,7 +23,7 @@
 //! | `--ulimit` | `process.rlimits`; too-high limits are clamped: [`Container::warnings`] |
 //! | `stop -t` / `kill` / `wait` | [`Container::stop`], [`Container::kill`], [`Container::wait`] |
 //! | `exec` | [`Container::exec`] with [`Container::process`] as the template |
-//! | `top` / `stats` / `diff` / `pause` | [`Container::top`], [`Container::stats`], [`Container::diff`], [`Container::pause`] |
+//! | `top` / `stats` / `pause` | [`Container::top`], [`Container::stats`], [`Container::pause`] |
 //! | `restart` | [`Container::launch_config`], delete, create again |
 
 pub mod cgroups;

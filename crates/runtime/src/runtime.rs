@@ -101,9 +101,6 @@ pub enum RuntimeError {
     /// A cgroup operation failed.
     #[error(transparent)]
     Cgroup(#[from] CgroupError),
-    /// Computing the file-system diff failed.
-    #[error(transparent)]
-    Diff(#[from] crate::diff::DiffError),
 }
 
 /// Configuration of a [`Runtime`].

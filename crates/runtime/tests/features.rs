@@ -6,7 +6,6 @@ mod common;
 use std::os::unix::net::UnixListener;
 use std::time::Duration;
 
-use berth_runtime::diff::ChangeKind;
 use berth_runtime::{LogConfig, Status, Stdio};
 use common::{Fixture, eventually};
 use oci_spec::runtime::{MountBuilder, PosixRlimitBuilder, PosixRlimitType};
@@ -64,36 +63,6 @@ fn pause_freezes_and_resume_thaws() {
     let before: u32 = during.trim().parse().unwrap();
     assert!(eventually(Duration::from_secs(5), || count() > before));
     c.delete(true).unwrap();
-}
-
-#[test]
-fn diff_lists_added_changed_and_deleted_paths() {
-    let f = Fixture::new("diff");
-    let out =
-        f.run(f.sh("mkdir /data && echo x > /data/new; echo y >> /etc/passwd; rm /etc/hostname"));
-    assert_eq!(out.status.code, 0, "{}", out.stderr);
-    // Deleted containers cannot be asked: diff a stopped one.
-    let c = f.create(f.sh("true"));
-    c.start().unwrap();
-    c.wait().unwrap();
-    let changes: Vec<String> = c.diff().unwrap().iter().map(|c| c.to_string()).collect();
-    assert_eq!(
-        changes,
-        vec![
-            "A /data",
-            "A /data/new",
-            "C /etc",
-            "D /etc/hostname",
-            "C /etc/passwd"
-        ]
-    );
-    assert!(
-        c.diff()
-            .unwrap()
-            .iter()
-            .all(|c| c.kind != ChangeKind::Changed || c.path.starts_with("/etc"))
-    );
-    c.delete(false).unwrap();
 }
 
 #[test]
