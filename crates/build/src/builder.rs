@@ -48,8 +48,12 @@ pub struct BuildRequest {
     pub no_cache: bool,
     /// `--pull`: fetch base images even when present.
     pub pull: bool,
-    /// Network namespace for `RUN` steps (`None`: an isolated namespace with loopback).
-    pub network: Option<PathBuf>,
+    /// `--secret`s by id, for `RUN --mount=type=secret`.
+    pub secrets: BTreeMap<String, crate::secrets::SecretSource>,
+    /// `--ssh` agent sockets by id, for `RUN --mount=type=ssh`.
+    pub ssh: BTreeMap<String, PathBuf>,
+    /// `--network`: the network of `RUN` steps without `--network` (default `default`).
+    pub network: Option<crate::mount::NetworkMode>,
 }
 
 impl BuildRequest {
@@ -64,6 +68,8 @@ impl BuildRequest {
             labels: BTreeMap::new(),
             no_cache: false,
             pull: false,
+            secrets: BTreeMap::new(),
+            ssh: BTreeMap::new(),
             network: None,
         }
     }
@@ -174,6 +180,7 @@ pub struct Builder<'a> {
     pub(crate) store: &'a Store,
     pub(crate) runtime: &'a Runtime,
     pub(crate) progress: Option<ProgressFn<'a>>,
+    pub(crate) network: Option<&'a dyn crate::network::RunNetwork>,
 }
 
 static BUILD_SEQ: AtomicU64 = AtomicU64::new(0);
@@ -194,7 +201,14 @@ impl<'a> Builder<'a> {
             store,
             runtime,
             progress: None,
+            network: None,
         }
+    }
+
+    /// Gives `RUN --network=default` steps `network` (without one they get loopback only).
+    pub fn network(mut self, network: &'a dyn crate::network::RunNetwork) -> Self {
+        self.network = Some(network);
+        self
     }
 
     /// Reports progress to `f`.

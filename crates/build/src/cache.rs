@@ -151,6 +151,12 @@ impl CacheStore {
         Ok(out)
     }
 
+    /// The manifest digests the records point at: the step images the cache keeps. Listings
+    /// hide those without a tag, as Docker hides intermediate images.
+    pub fn manifests(&self) -> Result<std::collections::BTreeSet<String>, CacheError> {
+        Ok(self.entries()?.into_iter().map(|(_, v)| v).collect())
+    }
+
     /// Deletes every record; returns how many there were.
     pub fn clear(&self) -> Result<usize, CacheError> {
         let entries = self.entries()?;

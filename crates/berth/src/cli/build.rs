@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use std::sync::Mutex;
 
 use berth_build::{BuildError, BuildRequest, Builder, DockerfileSource, Event};
+use berth_engine::build_network::BuildNetwork;
 use berth_image::{Reference, Store};
 use berth_runtime::{Runtime, RuntimeConfig};
 
@@ -53,6 +54,16 @@ pub struct BuildArgs {
     /// How to show progress.
     #[arg(long, value_enum, default_value = "auto")]
     progress: ProgressMode,
+    /// A secret for `RUN --mount=type=secret`: `id=ID,src=PATH` or `id=ID,env=VAR`.
+    #[arg(long = "secret", value_name = "id=ID[,src=PATH|,env=VAR]")]
+    secrets: Vec<String>,
+    /// An SSH agent for `RUN --mount=type=ssh`: `default` (`$SSH_AUTH_SOCK`) or `ID=SOCKET`.
+    #[arg(long = "ssh", value_name = "default|ID[=SOCKET]")]
+    ssh: Vec<String>,
+    /// Network of `RUN` steps: `default` (a bridge with outbound access made for the
+    /// build), `none` (loopback only) or `host`.
+    #[arg(long, value_name = "MODE")]
+    network: Option<String>,
     /// Print only the image ID (same as `--progress=quiet`).
     #[arg(short, long)]
     quiet: bool,
@@ -119,6 +130,18 @@ fn request(args: &BuildArgs) -> anyhow::Result<BuildRequest> {
         .collect::<Result<_, _>>()?;
     req.no_cache = args.no_cache;
     req.pull = args.pull;
+    let env = |k: &str| std::env::var(k).ok();
+    for s in &args.secrets {
+        let (id, source) = berth_build::secrets::parse_secret(s, env)?;
+        req.secrets.insert(id, source);
+    }
+    for s in &args.ssh {
+        let (id, sock) = berth_build::secrets::parse_ssh(s, env)?;
+        req.ssh.insert(id, sock);
+    }
+    if let Some(n) = &args.network {
+        req.network = Some(berth_build::mount::NetworkMode::parse(n).map_err(anyhow::Error::msg)?);
+    }
     Ok(req)
 }
 
@@ -162,11 +185,16 @@ pub fn run(global: &GlobalArgs, args: &BuildArgs) -> ExitCode {
             steps: Mutex::new(0),
         };
         let show = |e: &Event| plain.show(e);
-        let mut builder = Builder::new(&store, &runtime);
+        let network = BuildNetwork::new(&store.root().join("build-net"));
+        let mut builder = Builder::new(&store, &runtime).network(&network);
         if !quiet {
             builder = builder.progress(&show);
         }
-        builder.build(req)
+        let built = builder.build(req);
+        if let Err(e) = network.close() {
+            eprintln!("berth: removing the build network: {}", error_chain(&e));
+        }
+        built
     });
     match result {
         Ok(Ok(image)) => {

@@ -137,6 +137,9 @@ pub struct ImagesArgs {
     /// Show full IDs.
     #[arg(long)]
     pub no_trunc: bool,
+    /// Show the build cache's intermediate step images too.
+    #[arg(short, long)]
+    pub all: bool,
 }
 
 /// `berth tag`.
@@ -386,8 +389,21 @@ fn emit(text: &str) -> Result<()> {
     }
 }
 
+/// The images `berth images` shows: without `-a`, untagged step images the build cache
+/// keeps are left out (Docker's intermediate images); `builder prune` removes them.
+fn listed(store: &Store, all: bool) -> Result<Vec<Image>> {
+    let mut list = store.list()?;
+    if !all {
+        let cached = berth_build::cache::CacheStore::open(store.root())?.manifests()?;
+        list.retain(|i| {
+            !(i.references.is_empty() && cached.contains(&i.manifest_digest.to_string()))
+        });
+    }
+    Ok(list)
+}
+
 fn images(store: &Store, a: ImagesArgs) -> Result<()> {
-    let list = store.list()?;
+    let list = listed(store, a.all)?;
     let id = |i: &Image| {
         if a.no_trunc {
             i.id.to_string()

@@ -252,7 +252,7 @@ impl Stacks {
                     (Some(i), None) => i,
                     (_, Some(b)) => {
                         progress.send(Progress::image(&image, Status::Building));
-                        let req = super::build::request(b, reference, &project.working_dir);
+                        let req = super::build::request(&project, b, reference);
                         let built =
                             super::build::build(&self.images, self.containers.runtime(), req)
                                 .map_err(|e| StackError::Failed {
