@@ -34,7 +34,7 @@ mod words;
 pub use builder::{BuildError, BuildRequest, Builder, DockerfileSource, Event, StepFailed};
 pub use diagnostic::{Diagnostic, Location, ParseError};
 pub use instruction::{Command, Instruction};
-pub use parse::{Dockerfile, Stage, Step};
 pub use network::{RunNetwork, RunNetworkError};
+pub use parse::{Dockerfile, Stage, Step};
 pub use secrets::SecretSource;
 pub use stage_graph::StageGraph;

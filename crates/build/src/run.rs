@@ -132,7 +132,11 @@ pub(crate) fn run(
         .network
         .or(step.stage.req.network)
         .unwrap_or(NetworkMode::Default);
-    let network = step.stage.builder.network.filter(|_| mode == NetworkMode::Default);
+    let network = step
+        .stage
+        .builder
+        .network
+        .filter(|_| mode == NetworkMode::Default);
     if (network.is_some() || mode == NetworkMode::Host) && Path::new(RESOLV_CONF).exists() {
         mounts.push(
             MountBuilder::default()

@@ -138,12 +138,9 @@ impl StepRun<'_> {
                 .image
                 .map(|i| i.snapshots())
                 .unwrap_or_default()),
-            Some(CopyFrom::Image(name)) => Ok(crate::stage::image_by_name(
-                self.stage.builder.store,
-                name,
-                false,
-            )?
-            .snapshots()),
+            Some(CopyFrom::Image(name)) => {
+                Ok(crate::stage::image_by_name(self.stage.builder.store, name, false)?.snapshots())
+            }
             None => Err(StepError::StageNotBuilt),
         }
     }
@@ -161,12 +158,7 @@ impl StepRun<'_> {
         owner: (Option<u32>, Option<u32>, Option<u32>),
         keep: &mut Vec<Keep>,
     ) -> Result<PathBuf, StepError> {
-        let base = self
-            .stage
-            .builder
-            .store
-            .root()
-            .join("build-cache-mounts");
+        let base = self.stage.builder.store.root().join("build-cache-mounts");
         fs::create_dir_all(&base).map_err(scratch_err(&base))?;
         let name = hex::encode(sha2::Sha256::digest(id.as_bytes()));
         let lock = |suffix: &str, arg: FlockArg| -> Result<Option<Flock<File>>, StepError> {
@@ -190,7 +182,11 @@ impl StepRun<'_> {
                 // The first free instance: a concurrent writer gets a copy of its own.
                 let mut k = 0usize;
                 loop {
-                    let suffix = if k == 0 { String::new() } else { format!("-{k}") };
+                    let suffix = if k == 0 {
+                        String::new()
+                    } else {
+                        format!("-{k}")
+                    };
                     if let Some(l) = lock(&suffix, FlockArg::LockExclusiveNonblock)? {
                         keep.push(Keep::Lock(l));
                         break base.join(format!("{name}{suffix}"));
@@ -395,7 +391,8 @@ impl StepRun<'_> {
                     // With `env=` alone the secret is not a file (as BuildKit does).
                     if env.is_none() || target.is_some() {
                         let target = target.clone().unwrap_or(format!("/run/secrets/{id}"));
-                        let file = self.secret_file(n, source, (*mode, *uid, *gid), &mut p._keep)?;
+                        let file =
+                            self.secret_file(n, source, (*mode, *uid, *gid), &mut p._keep)?;
                         p.mounts.push(bind(&target, &file, true)?);
                         p.targets.push(target);
                     }
@@ -462,10 +459,16 @@ pub(crate) fn remove_mount_points(upper: &Path, lower: &RootfsView, targets: &[S
                 break;
             };
             let rel = path.to_string_lossy();
-            let copied_up_unchanged = lower.find(&rel).and_then(|l| l.symlink_metadata().ok()).is_some_and(|l| {
-                l.is_dir() && l.mode() == m.mode() && l.uid() == m.uid() && l.gid() == m.gid()
-            });
-            let opaque = xattr::get(&p, "trusted.overlay.opaque").ok().flatten().is_some();
+            let copied_up_unchanged = lower
+                .find(&rel)
+                .and_then(|l| l.symlink_metadata().ok())
+                .is_some_and(|l| {
+                    l.is_dir() && l.mode() == m.mode() && l.uid() == m.uid() && l.gid() == m.gid()
+                });
+            let opaque = xattr::get(&p, "trusted.overlay.opaque")
+                .ok()
+                .flatten()
+                .is_some();
             if !m.is_dir() || opaque || !(lower.find(&rel).is_none() || copied_up_unchanged) {
                 break;
             }

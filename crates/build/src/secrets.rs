@@ -73,7 +73,9 @@ pub fn parse_secret(
     };
     match (typ.as_deref(), src, var) {
         (Some("env"), src, var) => from_env(var.or(src).unwrap_or_else(|| id.clone())),
-        (None | Some("file"), Some(path), None) => Ok((id.clone(), SecretSource::File(path.into()))),
+        (None | Some("file"), Some(path), None) => {
+            Ok((id.clone(), SecretSource::File(path.into())))
+        }
         (None, None, Some(var)) => from_env(var),
         (None, None, None) => match env(&id) {
             Some(v) => Ok((id.clone(), SecretSource::Value(v.into_bytes()))),

@@ -85,7 +85,9 @@ pub enum StepError {
     #[error("RUN --mount=type=secret needs id= or target=")]
     SecretId,
     /// A required secret was not given (`--secret id=...`, Compose `build.secrets`).
-    #[error("secret {0:?} is required by RUN --mount=type=secret but was not given (berth build --secret id={0},src=PATH)")]
+    #[error(
+        "secret {0:?} is required by RUN --mount=type=secret but was not given (berth build --secret id={0},src=PATH)"
+    )]
     MissingSecret(String),
     /// A secret's source file could not be read.
     #[error("reading secret file {path}")]
@@ -97,7 +99,9 @@ pub enum StepError {
         source: std::io::Error,
     },
     /// A required SSH agent was not given.
-    #[error("SSH agent {0:?} is required by RUN --mount=type=ssh but was not given (berth build --ssh {0} with SSH_AUTH_SOCK set, or --ssh {0}=/path/to/agent.sock)")]
+    #[error(
+        "SSH agent {0:?} is required by RUN --mount=type=ssh but was not given (berth build --ssh {0} with SSH_AUTH_SOCK set, or --ssh {0}=/path/to/agent.sock)"
+    )]
     MissingSsh(String),
     /// The SSH agent socket does not exist.
     #[error("SSH agent socket {0} does not exist")]

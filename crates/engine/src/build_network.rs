@@ -142,11 +142,7 @@ impl BuildNetwork {
 
     /// Removes the bridge, its firewall table and the state directory. Idempotent.
     pub fn close(&self) -> Result<(), BuildNetworkError> {
-        let live = self
-            .live
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
+        let live = self.live.lock().unwrap_or_else(|p| p.into_inner()).take();
         let Some(Live { rt, net }) = live else {
             return Ok(());
         };
