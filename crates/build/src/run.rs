@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use berth_image::ImageConfig;
 use berth_runtime::logs::read_all;
 use berth_runtime::{ContainerRequest, LogConfig, Rootfs, Stdio};
-use oci_spec::runtime::MountBuilder;
+use oci_spec::runtime::{LinuxNamespaceType, MountBuilder};
 
 use crate::instruction::{Command, Run};
 use crate::mount::NetworkMode;
@@ -160,8 +160,14 @@ pub(crate) fn run(
     if !config.config.user.is_empty() {
         req.user = Some(config.config.user.clone());
     }
-    // `none` and `default` without a build network: a namespace of its own, loopback only.
-    req.netns = (mode == NetworkMode::Host).then(|| PathBuf::from("/proc/1/ns/net"));
+    // `none` and `default` without a build network: a namespace of its own, loopback only;
+    // `host`: no network namespace of its own, so the builder's (the host's).
+    if mode == NetworkMode::Host
+        && let Some(linux) = req.spec.linux_mut()
+        && let Some(ns) = linux.namespaces_mut()
+    {
+        ns.retain(|n| n.typ() != LinuxNamespaceType::Network);
+    }
     let log = LogConfig {
         path: scratch.join("run.log"),
         max_size: None,

@@ -126,7 +126,7 @@ fn copy_tree(from: &Path, to: &Path) -> Result<(), StepError> {
 
 impl StepRun<'_> {
     /// The layers of a `from=` stage or image.
-    fn from_layers(&self, raw: &str) -> Result<Vec<PathBuf>, StepError> {
+    fn layers_of(&self, raw: &str) -> Result<Vec<PathBuf>, StepError> {
         match self.stage.graph.copy_from[self.stage.stage.index].get(raw) {
             Some(CopyFrom::Stage(i)) => Ok(self
                 .stage
@@ -200,7 +200,7 @@ impl StepRun<'_> {
             let _ = fs::remove_dir_all(&tmp);
             match from {
                 Some(raw) => {
-                    let layers = self.from_layers(raw)?;
+                    let layers = self.layers_of(raw)?;
                     let m = ReadOnlyMount::new(&layers, &self.scratch.join(format!("seed-{n}")))?;
                     let src = inside(m.path(), source.unwrap_or("/"))?;
                     copy_tree(&src, &tmp)?;
@@ -341,7 +341,7 @@ impl StepRun<'_> {
                             path
                         }
                         (Some(raw), rw) => {
-                            let layers = self.from_layers(raw)?;
+                            let layers = self.layers_of(raw)?;
                             let at = self.scratch.join(format!("bind-{n}"));
                             let m = if *rw {
                                 ReadOnlyMount::writable(&layers, &at)?

@@ -5,9 +5,9 @@
 //! Each build gets its own [`berth_net::Net`] with its own state directory, link prefix
 //! (`berthz` + 4 hex digits: never a prefix the daemon's roots use) and nftables table, so it
 //! never touches the daemon's networks or firewall rules. The bridge is made on the first
-//! `RUN` that needs it; subnets come from 10.234.0.0/16 (cut in /24s, skipping any subnet a
-//! host route already covers), chosen under a host-wide lock so parallel builds never pick
-//! the same one.
+//! `RUN` that needs it; its /24 comes from 10.234.0.0/16, starting at one derived from the
+//! build's hash and skipping any a host route already covers, chosen under a host-wide lock
+//! so parallel builds never pick the same one.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -15,6 +15,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use berth_build::{RunNetwork, RunNetworkError};
+use berth_net::ipam::IpamError;
 use berth_net::{Endpoint, Net, NetConfig, NetError, NetworkSpec};
 use nix::fcntl::{Flock, FlockArg};
 
@@ -53,6 +54,7 @@ struct Live {
 /// A build's network: made on first use, removed by [`BuildNetwork::close`] or on drop.
 pub struct BuildNetwork {
     config: NetConfig,
+    hash: u32,
     live: Mutex<Option<Live>>,
 }
 
@@ -89,10 +91,8 @@ impl BuildNetwork {
         let mut config = NetConfig::new(&state);
         config.prefix = format!("berthz{:04x}", h & 0xffff);
         config.nft_table = format!("berthbuild_{h:08x}");
-        config.pool = ipnet::Ipv4Net::new(std::net::Ipv4Addr::new(10, 234, 0, 0), 16)
-            .expect("16 is a valid IPv4 prefix length");
-        config.pool_prefix = 24;
         Self {
+            hash: h,
             config,
             live: Mutex::new(None),
         }
@@ -124,10 +124,27 @@ impl BuildNetwork {
             .map_err(|(_, e)| io(std::io::Error::from(e)))?;
         let made = rt.block_on(async {
             let net = Net::open(self.config.clone()).await?;
-            match net.create_network(NetworkSpec::named(NETWORK)).await {
-                Ok(_) => Ok(net),
-                Err(e) => Err(e),
+            // Start at a /24 of this build's own (parallel builds rarely share a subnet, even
+            // one after the other), skipping what host routes already cover.
+            let mut last = None;
+            for k in 0..=255u32 {
+                let third = ((self.hash >> 16).wrapping_add(k) & 0xff) as u8;
+                let subnet = ipnet::Ipv4Net::new(std::net::Ipv4Addr::new(10, 234, third, 0), 24)
+                    .expect("24 is a valid IPv4 prefix length");
+                let spec = NetworkSpec {
+                    subnet: Some(subnet),
+                    ..NetworkSpec::named(NETWORK)
+                };
+                match net.create_network(spec).await {
+                    Ok(_) => return Ok(net),
+                    Err(e @ NetError::Ipam(IpamError::Overlap { .. })) => last = Some(e),
+                    Err(e) => return Err(e),
+                }
             }
+            Err(last.unwrap_or(NetError::Ipam(IpamError::PoolExhausted {
+                pool: "10.234.0.0/16".into(),
+                prefix: 24,
+            })))
         });
         drop(lock);
         match made {

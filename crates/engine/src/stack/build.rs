@@ -123,7 +123,7 @@ mod tests {
         let r = request(&project, &b, Reference::parse("p-web").unwrap());
         assert_eq!(r.context, PathBuf::from("/src/app"));
         assert!(
-            matches!(&r.dockerfile, DockerfileSource::Path(p) if p == Path::new("/src/app/Dockerfile.dev"))
+            matches!(&r.dockerfile, DockerfileSource::Path(p) if p == std::path::Path::new("/src/app/Dockerfile.dev"))
         );
         assert_eq!(r.target.as_deref(), Some("prod"));
         assert_eq!(r.args.len(), 1);

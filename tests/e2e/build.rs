@@ -1,0 +1,280 @@
+//! `berth build` as a user runs it: `RUN --network` modes against a local HTTP server,
+//! nothing of the build's network left afterwards (also when a step fails), `--secret`,
+//! and `images` hiding the cache's step images until `-a`, `builder prune` removing them.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use berth_tests::eventually;
+
+use crate::run::Env;
+
+/// busybox httpd serving `dir` on all addresses, killed on drop.
+struct Httpd {
+    child: Child,
+    port: u16,
+}
+
+impl Httpd {
+    fn start(dir: &Path) -> Httpd {
+        let port = TcpListener::bind("0.0.0.0:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("/bin/busybox")
+            .args(["httpd", "-f", "-p", &format!("0.0.0.0:{port}"), "-h"])
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start busybox httpd");
+        eventually("httpd to listen", Duration::from_secs(5), || {
+            TcpStream::connect(("127.0.0.1", port)).ok()
+        });
+        Httpd { child, port }
+    }
+}
+
+impl Drop for Httpd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The host's address on its default route (what a build's network reaches the host by).
+fn host_ip() -> String {
+    let out = Command::new("ip")
+        .args(["-4", "-o", "route", "get", "192.0.2.1"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut words = text.split_whitespace();
+    words
+        .find(|w| *w == "src")
+        .and_then(|_| words.next())
+        .map(str::to_string)
+        .unwrap_or_else(|| {
+            panic!("this test needs a host IPv4 route; `ip route get` said {text:?}")
+        })
+}
+
+fn context(env: &Env, name: &str, dockerfile: &str) -> PathBuf {
+    let dir = env.env.dir().join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("Dockerfile"), dockerfile).unwrap();
+    dir
+}
+
+/// Nothing of the build network whose gateway was `gw` is left on the host, nor the host
+/// end (interface index `veth`) of the RUN container's veth pair. (Interface indexes are not
+/// reused soon; a gateway may be, by a build of another test running in parallel, which a
+/// per-build starting subnet makes unlikely.)
+fn assert_network_gone(env: &Env, gw: &str, veth: &str) {
+    assert!(gw.starts_with("10.234."), "gateway {gw:?}");
+    let links = Command::new("ip").args(["-o", "link"]).output().unwrap();
+    let links = String::from_utf8_lossy(&links.stdout);
+    assert!(
+        !links.lines().any(|l| l.starts_with(&format!("{veth}: "))),
+        "the RUN container's veth ({veth}) is left: {links}"
+    );
+    let addrs = Command::new("ip")
+        .args(["-4", "-o", "addr"])
+        .output()
+        .unwrap();
+    let addrs = String::from_utf8_lossy(&addrs.stdout);
+    assert!(
+        !addrs.contains(&format!("inet {gw}/")),
+        "the build bridge is left: {addrs}"
+    );
+    let subnet = format!("{}.0/24", gw.rsplit_once('.').unwrap().0);
+    let rules = Command::new("nft")
+        .args(["list", "ruleset"])
+        .output()
+        .unwrap();
+    let rules = String::from_utf8_lossy(&rules.stdout);
+    assert!(!rules.contains(&subnet), "nft rules for {subnet} are left");
+    let state = env.env.root.join("image/build-net");
+    let left: Vec<_> = std::fs::read_dir(&state)
+        .map(|d| d.map(|e| e.unwrap().file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "build network state left: {left:?}");
+}
+
+#[test]
+fn run_network_modes_default_none_and_host_against_a_local_http_server() {
+    let env = Env::new("build_network_modes");
+    let www = env.env.dir().join("www");
+    std::fs::create_dir_all(&www).unwrap();
+    std::fs::write(www.join("hello.txt"), "hello from the host\n").unwrap();
+    let httpd = Httpd::start(&www);
+    let ctx = context(
+        &env,
+        "netctx",
+        r#"FROM busybox
+ARG HOST
+ARG PORT
+RUN --network=default wget -q -O /default.txt "http://$HOST:$PORT/hello.txt" \
+ && ip route | awk '/default/ {print $3}' > /gw.txt \
+ && cat /sys/class/net/eth0/iflink >> /gw.txt \
+ && (wget -q -O - "http://127.0.0.1:$PORT/hello.txt" >/dev/null 2>&1 && echo reached || echo isolated) > /default-lo.txt
+RUN --network=none sh -c 'wget -q -O - "http://$HOST:$PORT/hello.txt" >/dev/null 2>&1 && echo reached || echo unreachable; ip -o link | wc -l' > /none.txt
+RUN --network=host wget -q -O /host.txt "http://127.0.0.1:$PORT/hello.txt"
+"#,
+    );
+    let host = host_ip();
+    env.ok(&[
+        "build",
+        "-q",
+        "-t",
+        "netmodes:1",
+        "--build-arg",
+        &format!("HOST={host}"),
+        "--build-arg",
+        &format!("PORT={}", httpd.port),
+        ctx.to_str().unwrap(),
+    ]);
+    let out = env.ok(&[
+        "run",
+        "--rm",
+        "netmodes:1",
+        "cat",
+        "/default.txt",
+        "/default-lo.txt",
+        "/none.txt",
+        "/host.txt",
+        "/gw.txt",
+    ]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[..5],
+        [
+            "hello from the host",
+            "isolated",
+            "unreachable",
+            "1",
+            "hello from the host"
+        ],
+        "{out}"
+    );
+    assert_network_gone(&env, lines[5], lines[6]);
+}
+
+#[test]
+fn a_failing_run_on_the_build_network_leaves_nothing_behind() {
+    let env = Env::new("build_network_fail");
+    let ctx = context(
+        &env,
+        "failctx",
+        "FROM busybox\nRUN ip route | awk '/default/ {print \"gw=\" $3}'; echo veth=$(cat /sys/class/net/eth0/iflink); exit 3\n",
+    );
+    let (code, _, stderr) = env.run(&["build", "-t", "broken:1", ctx.to_str().unwrap()]);
+    assert_ne!(code, Some(0));
+    assert!(stderr.contains("RUN exited with code 3"), "{stderr}");
+    let printed = |key: &str| {
+        stderr
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(key))
+            .unwrap_or_else(|| panic!("the step printed {key}: {stderr}"))
+            .trim()
+            .to_string()
+    };
+    assert_network_gone(&env, &printed("gw="), &printed("veth="));
+    let (code, _, _) = env.run(&["image", "inspect", "broken:1"]);
+    assert_ne!(code, Some(0), "no half-built image is tagged");
+}
+
+#[test]
+fn secrets_from_a_file_and_the_environment_stay_out_of_the_image() {
+    let env = Env::new("build_secrets_cli");
+    let secret = env.env.dir().join("token");
+    std::fs::write(&secret, "file-secret-123").unwrap();
+    let ctx = context(
+        &env,
+        "secctx",
+        "FROM busybox\nRUN --mount=type=secret,id=tok,required --mount=type=secret,id=api,env=API \
+         sh -c 'echo \"$(wc -c < /run/secrets/tok) ${#API}\"' > /lens.txt\n",
+    );
+    let mut cmd = env.env.command();
+    cmd.env("API_TOKEN_FOR_TEST", "env-secret-4567").args([
+        "build",
+        "-q",
+        "-t",
+        "sec:1",
+        "--secret",
+        &format!("id=tok,src={}", secret.display()),
+        "--secret",
+        "id=api,env=API_TOKEN_FOR_TEST",
+        ctx.to_str().unwrap(),
+    ]);
+    let out = env.env.run_command(cmd, "build --secret");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        env.ok(&["run", "--rm", "sec:1", "cat", "/lens.txt"]),
+        "15 15\n"
+    );
+    let saved = env.env.dir().join("sec.tar");
+    env.ok(&["save", "-o", saved.to_str().unwrap(), "sec:1"]);
+    let bytes = std::fs::read(&saved).unwrap();
+    for needle in ["file-secret-123", "env-secret-4567"] {
+        assert!(
+            !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
+            "{needle} is in the saved image"
+        );
+    }
+    let history = env.ok(&["image", "history", "--no-trunc", "sec:1"]);
+    assert!(!history.contains("secret-"), "{history}");
+
+    let (code, _, stderr) = env.run(&[
+        "build",
+        "--secret",
+        "id=x,env=SURELY_NOT_SET_ANYWHERE",
+        ctx.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("SURELY_NOT_SET_ANYWHERE is not set"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn images_hides_cached_step_images_until_all_and_prune_removes_them() {
+    let env = Env::new("build_images_list");
+    let ctx = context(
+        &env,
+        "listctx",
+        "FROM busybox\nRUN echo one > /one\nRUN echo two > /two\nENV X=1\n",
+    );
+    env.ok(&["build", "-q", "-t", "listed:1", ctx.to_str().unwrap()]);
+    let repos = |args: &[&str]| -> Vec<String> {
+        env.ok(args)
+            .lines()
+            .skip(1)
+            .map(|l| l.split_whitespace().next().unwrap_or_default().to_string())
+            .collect()
+    };
+    let mut shown = repos(&["images"]);
+    shown.sort();
+    assert_eq!(shown, ["busybox", "listed"]);
+    let all = repos(&["images", "-a"]);
+    assert_eq!(
+        all.iter().filter(|r| *r == "<none>").count(),
+        2,
+        "the two RUN steps' images: {all:?}"
+    );
+    let pruned = env.ok(&["builder", "prune"]);
+    assert!(pruned.contains("Removed 3 build cache entries"), "{pruned}");
+    let mut after = repos(&["images", "-a"]);
+    after.sort();
+    assert_eq!(after, ["busybox", "listed"]);
+    // The tagged result still runs after the prune.
+    assert_eq!(env.ok(&["run", "--rm", "listed:1", "cat", "/two"]), "two\n");
+}
