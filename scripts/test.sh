@@ -20,3 +20,7 @@ if command -v cargo-nextest >/dev/null 2>&1; then
 else
   cargo test --workspace --locked --no-fail-fast
 fi
+
+# berth beside a live Docker (FORWARD policy DROP, br_netfilter): started, tested and stopped on its own,
+# so that no other test runs under another engine's firewall by accident.
+scripts/coexist.sh

@@ -10,13 +10,13 @@ use berth_tests::eventually;
 use crate::run::Env;
 
 /// A busybox httpd serving `body` at `/`.
-fn httpd(body: &str) -> String {
+pub(crate) fn httpd(body: &str) -> String {
     format!("mkdir /www && echo {body} > /www/index.html && exec httpd -f -p 80 -h /www")
 }
 
 /// An HTTP GET of `/` on `host` port 80 from inside `container` (busybox `nc`: its `wget`
 /// crashes in Debian's static build): the exit code and the body.
-fn fetch(e: &Env, container: &str, host: &str) -> (Option<i32>, String) {
+pub(crate) fn fetch(e: &Env, container: &str, host: &str) -> (Option<i32>, String) {
     let script = format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {host} 80");
     let (code, out, _) = e.run(&["exec", container, "sh", "-c", &script]);
     let body = out

@@ -2,6 +2,7 @@
 
 mod build;
 mod cli;
+mod coexist;
 mod config;
 mod daemon;
 mod dns;

@@ -3,7 +3,8 @@
 //! A test's daemon is killed at the end of the test, and networks outlive daemons by design
 //! (so containers keep their addresses across a daemon restart). Without this, every test
 //! that created a network would leave a bridge and an nftables table on the machine. The
-//! names come from the same derivation the engine uses, so only this root's objects go.
+//! names come from the same derivation the engine uses, so only this root's objects go. Where
+//! Docker runs, the root's accept rules in Docker's `DOCKER-USER` chain go too.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -27,6 +28,29 @@ pub fn remove_network_objects(root: &Path, run_dir: &Path) {
         .args(["delete", "table", "inet", &config.nft_table])
         .stderr(Stdio::null())
         .status();
+    remove_docker_user_rules(&format!("berth:{}", config.nft_table));
+}
+
+/// Deletes the accept rules berth put into Docker's `DOCKER-USER` chain for this root (only
+/// where Docker runs; elsewhere the chain does not exist and nothing happens).
+fn remove_docker_user_rules(comment: &str) {
+    for tool in ["iptables", "ip6tables"] {
+        let Ok(out) = Command::new(tool)
+            .args(["-w", "-t", "filter", "-S", "DOCKER-USER"])
+            .stderr(Stdio::null())
+            .output()
+        else {
+            continue;
+        };
+        let listing = String::from_utf8_lossy(&out.stdout);
+        for rule in berth_net::coexist::rules_to_delete(&listing, comment) {
+            let _ = Command::new(tool)
+                .args(["-w", "-t", "filter"])
+                .args(&rule)
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
 }
 
 /// Link names from `ip -o link show` (`3: berth1b0@if2: <…>` → `berth1b0`).

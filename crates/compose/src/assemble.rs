@@ -111,10 +111,36 @@ impl<'a> Loader<'a> {
 
     fn load_docs(&mut self, files: &[FileRef], scope: &Scope) -> Result<Vec<Doc>, Diagnostic> {
         let mut docs = Vec::new();
-        for f in files {
-            docs.extend(self.load_file(f, scope)?);
+        for parsed in self.parse_all(files) {
+            docs.extend(self.load_file(parsed?, scope)?);
         }
         Ok(docs)
+    }
+
+    /// Reads and parses `files`, each on its own thread when there are several (parsing is the
+    /// largest part of a load, and a base file plus an override is the common case). Results
+    /// come back in the order of `files`, so errors are reported as a sequential load would.
+    fn parse_all(&self, files: &[FileRef]) -> Vec<Result<(PathBuf, Vec<Node>), Diagnostic>> {
+        let parse = |f: &FileRef| {
+            let (path, text) = self.read(f)?;
+            let docs = crate::source::parse_documents(&text, &path, usize::MAX)?;
+            Ok((path, docs))
+        };
+        if files.len() < 2 {
+            return files.iter().map(parse).collect();
+        }
+        std::thread::scope(|s| {
+            let handles: Vec<_> = files[1..]
+                .iter()
+                .map(|f| s.spawn(move || parse(f)))
+                .collect();
+            let mut out = vec![parse(&files[0])];
+            for h in handles {
+                // A panic in the parser is a bug; re-raise it on the caller's thread.
+                out.push(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+            }
+            out
+        })
     }
 
     fn read(&self, f: &FileRef) -> Result<(PathBuf, String), Diagnostic> {
@@ -172,10 +198,12 @@ impl<'a> Loader<'a> {
         Ok(project)
     }
 
-    /// Loads every document of one file, in order.
-    fn load_file(&mut self, f: &FileRef, scope: &Scope) -> Result<Vec<Doc>, Diagnostic> {
-        let (path, text) = self.read(f)?;
-        let docs = crate::source::parse_documents(&text, &path, usize::MAX)?;
+    /// Interpolates, decodes and resolves the parsed documents of one file.
+    fn load_file(
+        &mut self,
+        (path, docs): (PathBuf, Vec<Node>),
+        scope: &Scope,
+    ) -> Result<Vec<Doc>, Diagnostic> {
         let mut out = Vec::with_capacity(docs.len());
         for doc in docs {
             let (node, tags, include) = self.prepare(doc, &scope.env)?;

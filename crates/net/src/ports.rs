@@ -217,7 +217,10 @@ pub fn resolve(
             })
     };
     for m in mappings {
-        let (c, h, proto, ip) = (m.container_ports, m.host_ports, m.protocol, m.host_ip);
+        // `0.0.0.0` (or `::`) means every address, as no host IP does: the DNAT rule must then
+        // not match on a destination address.
+        let ip = m.host_ip.filter(|ip| !ip.is_unspecified());
+        let (c, h, proto) = (m.container_ports, m.host_ports, m.protocol);
         if let Some(v6 @ IpAddr::V6(_)) = ip {
             return Err(PortError::Ipv6HostIp(v6));
         }
@@ -372,6 +375,16 @@ mod tests {
             vec![(8000, 80), (8001, 81), (8002, 82), (40000, 53)]
         );
         assert_eq!(got[3].protocol, Protocol::Udp);
+    }
+
+    #[test]
+    fn an_unspecified_host_ip_publishes_on_every_address() {
+        for any in ["0.0.0.0", "::"] {
+            let mut m = map((8080, 8080), (80, 80), Protocol::Tcp);
+            m.host_ip = Some(any.parse().unwrap());
+            let got = resolve(&[m], &[], &host(&[])).unwrap();
+            assert_eq!(got[0].host_ip, None, "{any}");
+        }
     }
 
     #[test]
