@@ -278,3 +278,86 @@ fn images_hides_cached_step_images_until_all_and_prune_removes_them() {
     // The tagged result still runs after the prune.
     assert_eq!(env.ok(&["run", "--rm", "listed:1", "cat", "/two"]), "two\n");
 }
+
+#[test]
+fn stack_build_builds_services_in_parallel_with_their_secrets_and_tags() {
+    let env = Env::new("build_stack_parallel");
+    let dir = env.env.dir().join("proj");
+    std::fs::create_dir_all(dir.join("api")).unwrap();
+    std::fs::write(dir.join("token.txt"), "stack-secret-77").unwrap();
+    // Each service's RUN waits (up to 20 s) for the other's file in a shared cache mount:
+    // built one after the other, the first would give up and fail.
+    let rendezvous = |me: &str, other: &str| {
+        format!(
+            "FROM busybox\nRUN --mount=type=cache,id=rendezvous,target=/r \
+             touch /r/{me} && i=0; while [ ! -e /r/{other} ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done; \
+             [ -e /r/{other} ] && echo met-{other} > /{me}.txt\n"
+        )
+    };
+    std::fs::write(
+        dir.join("api/Dockerfile"),
+        rendezvous("api", "web")
+            + "RUN --mount=type=secret,id=token,required wc -c < /run/secrets/token > /len.txt\n",
+    )
+    .unwrap();
+    let web_df = rendezvous("web", "api");
+    let compose = format!(
+        r#"name: bstack
+services:
+  api:
+    build:
+      context: ./api
+      secrets: [token]
+      tags: ["bstack-api:extra"]
+  web:
+    image: bstack/web:2
+    build:
+      context: .
+      dockerfile_inline: |
+{}
+  plain:
+    image: busybox
+secrets:
+  token:
+    file: ./token.txt
+"#,
+        web_df
+            .replace('$', "$$") // compose interpolation
+            .lines()
+            .map(|l| format!("        {l}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let file = dir.join("compose.yaml");
+    std::fs::write(&file, compose).unwrap();
+    let mut cmd = env.env.command();
+    cmd.args(["-f", file.to_str().unwrap(), "stack", "build"]);
+    let out = env.env.run_command(cmd, "stack build");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("[api]") && stderr.contains("[web]"),
+        "{stderr}"
+    );
+    assert_eq!(
+        env.ok(&["run", "--rm", "bstack-api", "cat", "/api.txt", "/len.txt"]),
+        "met-web\n15\n"
+    );
+    assert_eq!(
+        env.ok(&["run", "--rm", "bstack-api:extra", "cat", "/api.txt"]),
+        "met-web\n"
+    );
+    assert_eq!(
+        env.ok(&["run", "--rm", "bstack/web:2", "cat", "/web.txt"]),
+        "met-api\n"
+    );
+    let mut cmd = env.env.command();
+    cmd.args(["-f", file.to_str().unwrap(), "stack", "build", "nosuch"]);
+    let out = env.env.run_command(cmd, "stack build nosuch");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no such service: nosuch"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

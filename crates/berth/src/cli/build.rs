@@ -224,6 +224,116 @@ pub fn run(global: &GlobalArgs, args: &BuildArgs) -> ExitCode {
     }
 }
 
+/// Options of `berth stack build`.
+#[derive(Debug, clap::Args)]
+pub struct StackBuildArgs {
+    /// Run every step instead of taking it from the cache.
+    #[arg(long)]
+    no_cache: bool,
+    /// Pull base images even when they are in the store.
+    #[arg(long)]
+    pull: bool,
+    /// A build argument for every service, `KEY=VALUE` (or `KEY` from the environment).
+    #[arg(long = "build-arg", value_name = "KEY[=VALUE]")]
+    build_args: Vec<String>,
+    /// Print only the image IDs.
+    #[arg(short, long)]
+    quiet: bool,
+    /// Services to build (default: every service with a `build:` section).
+    services: Vec<String>,
+}
+
+/// `berth stack build [SERVICE…]`: builds the services' images side by side (one thread
+/// each, all `RUN --network=default` steps on one build bridge), each tagged with its
+/// `image:` (default `<project>-<service>`) and its `build.tags`.
+pub fn stack_build(
+    global: &GlobalArgs,
+    project: &super::project::ProjectArgs,
+    args: &StackBuildArgs,
+) -> anyhow::Result<()> {
+    use berth_engine::stack::{build as stack_build, desired};
+    let project = project.load()?;
+    for s in &args.services {
+        if !project.services.contains_key(s) {
+            anyhow::bail!("no such service: {s}");
+        }
+    }
+    let extra_args = pairs(&args.build_args, true, "--build-arg")?;
+    let mut jobs = Vec::new();
+    for (name, svc) in &project.services {
+        let Some(b) = &svc.build else { continue };
+        if !args.services.is_empty() && !args.services.contains(name) {
+            continue;
+        }
+        let image = desired::image_name(&project.name, name, svc);
+        let mut req = stack_build::request(&project, b, Reference::parse(&image)?);
+        req.args.extend(extra_args.clone());
+        req.no_cache |= args.no_cache;
+        req.pull |= args.pull;
+        jobs.push((name.clone(), image, req));
+    }
+    let (store, runtime) = open(global)?;
+    let network = BuildNetwork::new(&store.root().join("build-net"));
+    let show = |service: &str, e: &Event| match e {
+        Event::Step {
+            stage,
+            number,
+            total,
+            text,
+            cached,
+        } => {
+            let cached = if *cached { " CACHED" } else { "" };
+            eprintln!("[{service}] [{stage} {number}/{total}] {text}{cached}");
+        }
+        Event::Output { stage, line } => eprintln!("[{service}] {stage} | {line}"),
+    };
+    let results: Vec<(String, String, Result<berth_image::Image, BuildError>)> =
+        std::thread::scope(|s| {
+            let handles: Vec<_> = jobs
+                .into_iter()
+                .map(|(name, image, req)| {
+                    let (store, runtime, network, show) = (&store, &runtime, &network, &show);
+                    let quiet = args.quiet;
+                    s.spawn(move || {
+                        let progress = |e: &Event| show(&name, e);
+                        let mut b = Builder::new(store, runtime).network(network);
+                        if !quiet {
+                            b = b.progress(&progress);
+                        }
+                        let built = b.build(req);
+                        (name, image, built)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        (String::new(), String::new(), Err(BuildError::Panicked))
+                    })
+                })
+                .collect()
+        });
+    if let Err(e) = network.close() {
+        eprintln!("berth: removing the build network: {}", error_chain(&e));
+    }
+    let mut failed = Vec::new();
+    for (name, image, result) in results {
+        match result {
+            Ok(i) if args.quiet => println!("{}", i.id),
+            Ok(i) => eprintln!("Built {image} for {name} ({})", i.id.short()),
+            Err(e) => {
+                eprintln!("berth: service {name}: {}", error_chain(&e));
+                failed.push(name);
+            }
+        }
+    }
+    if !failed.is_empty() {
+        anyhow::bail!("building {} failed", failed.join(", "));
+    }
+    Ok(())
+}
+
 /// `berth builder ...`.
 pub fn builder(global: &GlobalArgs, args: &BuilderArgs) -> anyhow::Result<()> {
     match args.command {

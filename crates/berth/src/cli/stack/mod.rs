@@ -69,6 +69,8 @@ enum StackCommand {
     Images(ImagesArgs),
     /// Sync, restart or rebuild services as their develop.watch rules say, until Ctrl-C.
     Watch(WatchArgs),
+    /// Build the images of services with a `build:` section, in parallel.
+    Build(super::build::StackBuildArgs),
 }
 
 /// Commands taking service names.
@@ -141,6 +143,7 @@ pub fn run(global: &GlobalArgs, project: &ProjectArgs, args: StackArgs) -> anyho
         StackCommand::Port(a) => ps::port(global, project, &a),
         StackCommand::Images(a) => ps::images(global, project, &a),
         StackCommand::Watch(a) => watch::watch(global, project, &a),
+        StackCommand::Build(a) => super::build::stack_build(global, project, &a),
     }
 }
 
