@@ -29,6 +29,37 @@ pub enum DockerfileSource {
     Inline(String),
 }
 
+/// A named build context (`--build-context name=value`, Compose `additional_contexts`),
+/// usable in `FROM name`, `COPY --from=name` and `RUN --mount=from=name` where no stage of
+/// that name exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NamedContext {
+    /// A local directory.
+    Dir(PathBuf),
+    /// An image (`docker-image://ref`).
+    Image(String),
+}
+
+impl NamedContext {
+    /// Parses a value: `docker-image://ref`, or a local path; other schemes (`https://`,
+    /// `git@`, `service:`, `target:`) are refused with a message naming them.
+    pub fn parse(value: &str) -> Result<Self, String> {
+        if let Some(r) = value.strip_prefix("docker-image://") {
+            return Ok(Self::Image(r.to_string()));
+        }
+        if value.contains("://")
+            || value.starts_with("git@")
+            || value.starts_with("service:")
+            || value.starts_with("target:")
+        {
+            return Err(format!(
+                "build context {value:?}: only local directories and docker-image:// are supported"
+            ));
+        }
+        Ok(Self::Dir(PathBuf::from(value)))
+    }
+}
+
 /// What to build.
 #[derive(Debug, Clone)]
 pub struct BuildRequest {
@@ -54,6 +85,8 @@ pub struct BuildRequest {
     pub ssh: BTreeMap<String, PathBuf>,
     /// `--network`: the network of `RUN` steps without `--network` (default `default`).
     pub network: Option<crate::mount::NetworkMode>,
+    /// Named contexts (`--build-context`, Compose `additional_contexts`).
+    pub contexts: BTreeMap<String, NamedContext>,
 }
 
 impl BuildRequest {
@@ -71,6 +104,7 @@ impl BuildRequest {
             secrets: BTreeMap::new(),
             ssh: BTreeMap::new(),
             network: None,
+            contexts: BTreeMap::new(),
         }
     }
 }

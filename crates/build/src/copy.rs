@@ -18,6 +18,7 @@ use crate::instruction::{Copy, Instruction, Source};
 use crate::layer::{Ownership, TarWriter};
 use crate::overlay::ReadOnlyMount;
 use crate::rootfs::{absolute, names_dir};
+use crate::stage::Origin;
 use crate::stage_graph::CopyFrom;
 use crate::step::{StepError, StepRun};
 use crate::substitute::expand_heredoc;
@@ -260,9 +261,10 @@ pub(crate) fn copy(
                     .image
                     .map(|i| i.snapshots())
                     .unwrap_or_default(),
-                Some(CopyFrom::Image(name)) => {
-                    crate::stage::image_by_name(run.stage.builder.store, name, false)?.snapshots()
-                }
+                Some(CopyFrom::Image(name)) => match run.stage.origin(name, false)? {
+                    Origin::Image(i) => i.snapshots(),
+                    Origin::Dir(d) => vec![d],
+                },
                 None => return Err(StepError::StageNotBuilt),
             };
             let m = ReadOnlyMount::new(&layers, &run.scratch.join("from"))?;

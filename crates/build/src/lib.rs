@@ -31,7 +31,9 @@ pub mod step;
 pub mod substitute;
 mod words;
 
-pub use builder::{BuildError, BuildRequest, Builder, DockerfileSource, Event, StepFailed};
+pub use builder::{
+    BuildError, BuildRequest, Builder, DockerfileSource, Event, NamedContext, StepFailed,
+};
 pub use diagnostic::{Diagnostic, Location, ParseError};
 pub use instruction::{Command, Instruction};
 pub use network::{RunNetwork, RunNetworkError};

@@ -138,9 +138,10 @@ impl StepRun<'_> {
                 .image
                 .map(|i| i.snapshots())
                 .unwrap_or_default()),
-            Some(CopyFrom::Image(name)) => {
-                Ok(crate::stage::image_by_name(self.stage.builder.store, name, false)?.snapshots())
-            }
+            Some(CopyFrom::Image(name)) => Ok(match self.stage.origin(name, false)? {
+                crate::stage::Origin::Image(i) => i.snapshots(),
+                crate::stage::Origin::Dir(d) => vec![d],
+            }),
             None => Err(StepError::StageNotBuilt),
         }
     }

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use berth_image::{Digest, Image, Reference, Store, StoreError};
 
-use crate::builder::{BuildError, BuildRequest, Builder, Event, StepFailed};
+use crate::builder::{BuildError, BuildRequest, Builder, Event, NamedContext, StepFailed};
 use crate::cache::{CacheStore, StepInput, step_key};
 use crate::context::Context;
 use crate::instruction::{Copy, Instruction, Source};
@@ -60,7 +60,31 @@ pub(crate) fn image_by_name(store: &Store, name: &str, pull: bool) -> Result<Ima
     })
 }
 
+/// Where a `FROM name`, `COPY --from=name` or `RUN --mount=from=name` that is not a stage
+/// reads from: a named context's directory, or an image.
+pub(crate) enum Origin {
+    /// An image (a named context's `docker-image://`, else the name itself).
+    Image(Image),
+    /// A named context's local directory.
+    Dir(PathBuf),
+}
+
 impl StageRun<'_> {
+    /// Resolves a non-stage name through the named contexts, else as an image.
+    pub(crate) fn origin(&self, name: &str, pull: bool) -> Result<Origin, StepError> {
+        match self.req.contexts.get(name) {
+            Some(NamedContext::Dir(d)) => Ok(Origin::Dir(d.clone())),
+            Some(NamedContext::Image(r)) => {
+                Ok(Origin::Image(image_by_name(self.builder.store, r, pull)?))
+            }
+            None => Ok(Origin::Image(image_by_name(
+                self.builder.store,
+                name,
+                pull,
+            )?)),
+        }
+    }
+
     fn label(&self) -> String {
         stage_label(self.stage)
     }
@@ -95,8 +119,12 @@ impl StageRun<'_> {
         match &self.graph.bases[self.stage.index] {
             Base::Scratch => Ok((None, "scratch".to_string())),
             Base::Image(name) => {
-                let image =
-                    image_by_name(self.builder.store, name, self.req.pull).map_err(from_err)?;
+                let image = match self.origin(name, self.req.pull).map_err(from_err)? {
+                    Origin::Image(i) => i,
+                    Origin::Dir(_) => {
+                        return Err(from_err(StepError::FromDirectory(name.clone())));
+                    }
+                };
                 let key = image.id.to_string();
                 Ok((Some(image), key))
             }
@@ -130,13 +158,13 @@ impl StageRun<'_> {
                     let r = self.finished(*i).ok_or(StepError::StageNotBuilt)?;
                     parts.push(r.key);
                 }
-                Some(CopyFrom::Image(name)) => {
-                    parts.push(
-                        image_by_name(self.builder.store, name, false)?
-                            .id
-                            .to_string(),
-                    );
-                }
+                Some(CopyFrom::Image(name)) => match self.origin(name, false)? {
+                    Origin::Image(i) => parts.push(i.id.to_string()),
+                    Origin::Dir(d) => {
+                        parts.push(format!("context:{}", d.display()));
+                        parts.push(Context::open(&d)?.digest(&paths)?);
+                    }
+                },
                 None => return Err(StepError::StageNotBuilt),
             },
         }

@@ -81,6 +81,11 @@ pub enum StepError {
     /// A `RUN --mount` type berth's builder does not provide.
     #[error("RUN --mount=type={0} is not supported yet")]
     UnsupportedMount(&'static str),
+    /// `FROM` a named context that is a local directory.
+    #[error(
+        "FROM {0}: the named context {0:?} is a directory; only docker-image:// contexts can be a base"
+    )]
+    FromDirectory(String),
     /// `RUN --mount=type=secret` without `id` or `target`.
     #[error("RUN --mount=type=secret needs id= or target=")]
     SecretId,

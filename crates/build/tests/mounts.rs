@@ -275,3 +275,49 @@ COPY --from=b /seen.txt /b.txt
         "each stage saw only its own file: {out}"
     );
 }
+
+#[test]
+fn named_contexts_serve_from_copy_from_and_mount_from() {
+    let f = Fixture::new();
+    let assets = f.context(
+        "assets",
+        &[("logo.txt", "LOGO\n"), ("css/site.css", "body{}\n")],
+    );
+    let ctx = f.context(
+        "named",
+        &[(
+            "Dockerfile",
+            r#"FROM base
+COPY --from=assets logo.txt /srv/
+RUN --mount=from=assets,source=css,target=/css cat /css/site.css > /srv/site.css
+"#,
+        )],
+    );
+    let mut req = f.request(&ctx);
+    req.contexts.insert(
+        "base".into(),
+        berth_build::NamedContext::parse("docker-image://busybox").unwrap(),
+    );
+    req.contexts.insert(
+        "assets".into(),
+        berth_build::NamedContext::Dir(assets.clone()),
+    );
+    let image = f.build(req.clone()).unwrap();
+    assert_eq!(
+        f.run(&image, Some(&["cat", "/srv/logo.txt", "/srv/site.css"]))
+            .stdout,
+        "LOGO\nbody{}\n"
+    );
+    // Editing the named context invalidates the COPY from it.
+    std::fs::write(assets.join("logo.txt"), "LOGO 2\n").unwrap();
+    let again = f.build(req).unwrap();
+    assert_eq!(
+        f.run(&again, Some(&["cat", "/srv/logo.txt"])).stdout,
+        "LOGO 2\n"
+    );
+    assert!(
+        berth_build::NamedContext::parse("https://github.com/x/y.git")
+            .unwrap_err()
+            .contains("only local directories")
+    );
+}

@@ -64,6 +64,10 @@ pub struct BuildArgs {
     /// build), `none` (loopback only) or `host`.
     #[arg(long, value_name = "MODE")]
     network: Option<String>,
+    /// A named context for `FROM`/`COPY --from`/`RUN --mount=from`: `NAME=DIR` or
+    /// `NAME=docker-image://REF`.
+    #[arg(long = "build-context", value_name = "NAME=DIR|docker-image://REF")]
+    build_contexts: Vec<String>,
     /// Print only the image ID (same as `--progress=quiet`).
     #[arg(short, long)]
     quiet: bool,
@@ -138,6 +142,10 @@ fn request(args: &BuildArgs) -> anyhow::Result<BuildRequest> {
     for s in &args.ssh {
         let (id, sock) = berth_build::secrets::parse_ssh(s, env)?;
         req.ssh.insert(id, sock);
+    }
+    for (name, value) in pairs(&args.build_contexts, false, "--build-context")? {
+        let c = berth_build::NamedContext::parse(&value).map_err(anyhow::Error::msg)?;
+        req.contexts.insert(name, c);
     }
     if let Some(n) = &args.network {
         req.network = Some(berth_build::mount::NetworkMode::parse(n).map_err(anyhow::Error::msg)?);

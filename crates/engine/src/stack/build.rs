@@ -78,6 +78,17 @@ pub fn request(project: &Project, build: &Build, image: Reference) -> BuildReque
         .extend(build.tags.iter().filter_map(|t| Reference::parse(t).ok()));
     req.secrets = secrets(project, build);
     req.ssh = ssh(build);
+    // Named contexts Berth cannot use (git URLs, `service:`) are left out: a Dockerfile
+    // naming one then fails where it uses it, with the name.
+    req.contexts = build
+        .additional_contexts
+        .iter()
+        .filter_map(|(k, v)| {
+            berth_build::NamedContext::parse(v)
+                .ok()
+                .map(|c| (k.clone(), c))
+        })
+        .collect();
     req.network = build
         .network
         .as_deref()
