@@ -64,7 +64,7 @@ pub(crate) fn image_by_name(store: &Store, name: &str, pull: bool) -> Result<Ima
 /// reads from: a named context's directory, or an image.
 pub(crate) enum Origin {
     /// An image (a named context's `docker-image://`, else the name itself).
-    Image(Image),
+    Image(Box<Image>),
     /// A named context's local directory.
     Dir(PathBuf),
 }
@@ -120,7 +120,7 @@ impl StageRun<'_> {
             Base::Scratch => Ok((None, "scratch".to_string())),
             Base::Image(name) => {
                 let image = match self.origin(name, self.req.pull).map_err(from_err)? {
-                    Origin::Image(i) => i,
+                    Origin::Image(i) => *i,
                     Origin::Dir(_) => {
                         return Err(from_err(StepError::FromDirectory(name.clone())));
                     }
