@@ -72,17 +72,13 @@ pub(crate) enum Origin {
 impl StageRun<'_> {
     /// Resolves a non-stage name through the named contexts, else as an image.
     pub(crate) fn origin(&self, name: &str, pull: bool) -> Result<Origin, StepError> {
-        match self.req.contexts.get(name) {
-            Some(NamedContext::Dir(d)) => Ok(Origin::Dir(d.clone())),
-            Some(NamedContext::Image(r)) => {
-                Ok(Origin::Image(image_by_name(self.builder.store, r, pull)?))
-            }
-            None => Ok(Origin::Image(image_by_name(
-                self.builder.store,
-                name,
-                pull,
-            )?)),
-        }
+        let reference = match self.req.contexts.get(name) {
+            Some(NamedContext::Dir(d)) => return Ok(Origin::Dir(d.clone())),
+            Some(NamedContext::Image(r)) => r.as_str(),
+            None => name,
+        };
+        let image = image_by_name(self.builder.store, reference, pull)?;
+        Ok(Origin::Image(Box::new(image)))
     }
 
     fn label(&self) -> String {
