@@ -13,6 +13,7 @@ pub mod context;
 mod copy;
 pub mod diagnostic;
 pub mod dockerignore;
+pub mod download;
 pub mod instruction;
 pub mod layer;
 pub mod mount;

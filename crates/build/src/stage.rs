@@ -81,6 +81,14 @@ impl StageRun<'_> {
         Ok(Origin::Image(Box::new(image)))
     }
 
+    /// Where `ADD <url>` downloads go for the time of the build.
+    pub(crate) fn downloads(&self) -> PathBuf {
+        self.scratch
+            .parent()
+            .unwrap_or(&self.scratch)
+            .join("downloads")
+    }
+
     fn label(&self) -> String {
         stage_label(self.stage)
     }
@@ -142,12 +150,17 @@ impl StageRun<'_> {
         let paths = self.source_paths(c, scope)?;
         match &c.from {
             None => {
-                let local: Vec<String> = paths
+                let (urls, local): (Vec<String>, Vec<String>) = paths
                     .iter()
-                    .filter(|p| !(is_add && crate::copy::is_url(p)))
                     .cloned()
-                    .collect();
+                    .partition(|p| is_add && crate::copy::is_url(p));
                 parts.push(self.ctx.digest(&local)?);
+                // A remote file's content decides, as a local file's does.
+                let checksum = c.checksum.as_deref().map(|x| scope.word(x)).transpose()?;
+                for url in urls {
+                    let d = crate::download::fetch(&url, &self.downloads(), checksum.as_deref())?;
+                    parts.push(format!("url:{url}:{}:{}", d.sha256, d.mtime));
+                }
             }
             Some(raw) => match self.graph.copy_from[self.stage.index].get(raw) {
                 Some(CopyFrom::Stage(i)) => {

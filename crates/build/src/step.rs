@@ -59,11 +59,9 @@ pub enum StepError {
     /// Several sources need a directory destination.
     #[error("with several sources the destination {0:?} must be a directory ending in /")]
     DestNotDir(String),
-    /// `ADD <url>`.
-    #[error(
-        "ADD {0}: downloading URLs is not supported by berth's builder (no network for ADD); download it into the context and ADD the file"
-    )]
-    AddUrl(String),
+    /// `ADD <url>` could not download its file.
+    #[error(transparent)]
+    Download(#[from] crate::download::DownloadError),
     /// An `EXPOSE` value that is not `port[/tcp|udp|sctp]`.
     #[error("invalid port {0:?} (expected PORT or PORT/PROTOCOL)")]
     Port(String),
