@@ -144,7 +144,7 @@ pub fn fetch(url: &str, dir: &Path, checksum: Option<&str>) -> Result<Downloaded
             .headers()
             .get(reqwest::header::LAST_MODIFIED)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| httpdate(v))
+            .and_then(httpdate)
             .unwrap_or(0);
         let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
         let mut h = Sha256::new();
