@@ -368,8 +368,9 @@ impl<'a> Builder<'a> {
         Ok(image)
     }
 
-    /// `builder prune`: forgets every cached step and removes the images only the cache
-    /// kept. Returns how many cache records were removed.
+    /// `builder prune`: forgets every cached step, removes the images only the cache kept
+    /// and the `RUN --mount=type=cache` directories. Returns how many cache records were
+    /// removed.
     pub fn prune(&self) -> Result<usize, BuildError> {
         let cache = self.cache()?;
         for (_, manifest) in cache.entries()? {
@@ -381,6 +382,17 @@ impl<'a> Builder<'a> {
         }
         let n = cache.clear()?;
         self.store.gc(&[]).map_err(BuildError::Finish)?;
+        // `RUN --mount=type=cache` directories go too, as with `docker builder prune`.
+        let mounts = self.store.root().join("build-cache-mounts");
+        match std::fs::remove_dir_all(&mounts) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(BuildError::Cache(CacheError::Io {
+                    path: mounts,
+                    source: e,
+                }));
+            }
+            _ => {}
+        }
         Ok(n)
     }
 }

@@ -245,6 +245,17 @@ RUN --mount=type=cache,target=/root/.cache,mode=0700,uid=65534 stat -c '%a %u' /
         "/root\n",
         "cache directories are not in the image"
     );
+    // `builder prune` empties cache mounts too: the next build starts from the seed again.
+    berth_build::Builder::new(&f.store, &f.runtime)
+        .prune()
+        .unwrap();
+    let mut req = f.request(&ctx);
+    req.dockerfile = DockerfileSource::Inline(df("three"));
+    let third = f.build(req).unwrap();
+    assert_eq!(
+        f.run(&third, Some(&["cat", "/seen.txt"])).stdout,
+        "seeded\nthree\n700 65534\n"
+    );
 }
 
 #[test]
