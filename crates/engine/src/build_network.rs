@@ -72,6 +72,14 @@ fn fnv1a(bytes: &[u8]) -> u32 {
     })
 }
 
+/// The network configuration of the build whose hash is `h`: state in `<dir>/<h>`.
+fn config_for(dir: &Path, h: u32) -> NetConfig {
+    let mut config = NetConfig::new(dir.join(format!("{h:08x}")));
+    config.prefix = format!("berthz{:04x}", h & 0xffff);
+    config.nft_table = format!("berthbuild_{h:08x}");
+    config
+}
+
 impl BuildNetwork {
     /// A network for one build whose state lives under `dir` (e.g. `<image store>/build-net`).
     /// Nothing on the host changes until a `RUN` step connects.
@@ -87,15 +95,48 @@ impl BuildNetwork {
             dir.display()
         );
         let h = fnv1a(unique.as_bytes());
-        let state = dir.join(format!("{h:08x}"));
-        let mut config = NetConfig::new(&state);
-        config.prefix = format!("berthz{:04x}", h & 0xffff);
-        config.nft_table = format!("berthbuild_{h:08x}");
         Self {
             hash: h,
-            config,
+            config: config_for(dir, h),
             live: Mutex::new(None),
         }
+    }
+
+    /// Removes what builds that died without cleaning up (killed, crashed) left under `dir`:
+    /// their bridges, veths, nftables tables and state directories. A build still running
+    /// holds its state directory's lock and is left alone. Returns how many were removed.
+    pub async fn remove_orphans(dir: &Path) -> Result<usize, BuildNetworkError> {
+        let entries = match std::fs::read_dir(dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(source) => {
+                return Err(BuildNetworkError::Io {
+                    path: dir.to_path_buf(),
+                    source,
+                });
+            }
+        };
+        let mut removed = 0;
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Ok(h) = u32::from_str_radix(&name, 16) else {
+                continue;
+            };
+            // Locked: its build is alive.
+            let Ok(net) = Net::open(config_for(dir, h)).await else {
+                continue;
+            };
+            if let Ok(n) = net.inspect(NETWORK).await {
+                for id in n.attachments.keys() {
+                    let _ = net.detach(NETWORK, id).await;
+                }
+                net.remove_network(NETWORK).await?;
+            }
+            drop(net);
+            let _ = std::fs::remove_dir_all(e.path());
+            removed += 1;
+        }
+        Ok(removed)
     }
 
     /// The link-name prefix of this build's bridge and veths (tests check nothing is left).
@@ -123,6 +164,10 @@ impl BuildNetwork {
         let lock = Flock::lock(file, FlockArg::LockExclusive)
             .map_err(|(_, e)| io(std::io::Error::from(e)))?;
         let made = rt.block_on(async {
+            if let Some(parent) = self.config.state_dir.parent() {
+                // Best effort: a leftover that cannot be removed must not stop this build.
+                let _ = Self::remove_orphans(parent).await;
+            }
             let net = Net::open(self.config.clone()).await?;
             // Start at a /24 of this build's own (parallel builds rarely share a subnet, even
             // one after the other), skipping what host routes already cover.
