@@ -3,7 +3,10 @@
 //! [`Dockerfile::parse`] turns a Dockerfile into stages of typed instructions, every
 //! error located by line and column; [`StageGraph`] orders the stages a target needs;
 //! [`context`] walks a build context honouring `.dockerignore`; [`cache`] derives the
-//! cache key of each step.
+//! cache key of each step. `RUN --mount` (cache, bind, tmpfs, [`secrets`], ssh) is made real
+//! per step and leaves nothing in the layer; `RUN --network=default` reaches out through a
+//! [`RunNetwork`] the caller passes in (the engine's build bridge); `ADD <url>` is fetched
+//! by [`download`].
 #![forbid(unsafe_code)]
 
 pub mod arguments;
