@@ -377,3 +377,28 @@ fn onbuild_triggers_run_in_the_child_build_and_are_not_inherited() {
     assert_eq!(f.output(), vec!["triggered".to_string()]);
     assert_eq!(child.config.config.on_build, None);
 }
+
+#[test]
+fn escape_directive_copy_link_chmod_and_a_run_heredoc_build_as_written() {
+    let f = Fixture::new();
+    let ctx = f.context(
+        "escape",
+        &[
+            ("run.sh", "echo linked\n"),
+            (
+                "Dockerfile",
+                "# escape=`\nFROM busybox\nCOPY --link --chmod=0750 run.sh /app/\nRUN echo one > /lines.txt `\n && echo two >> /lines.txt\nRUN <<EOF\necho from-heredoc > /h.txt\nEOF\n",
+            ),
+        ],
+    );
+    let image = f.build(f.request(&ctx)).unwrap();
+    let ran = f.run(
+        &image,
+        Some(&[
+            "sh",
+            "-c",
+            "stat -c '%a' /app/run.sh; sh /app/run.sh; cat /lines.txt /h.txt",
+        ]),
+    );
+    assert_eq!(ran.stdout, "750\nlinked\none\ntwo\nfrom-heredoc\n");
+}
