@@ -270,6 +270,10 @@ fn images_hides_cached_step_images_until_all_and_prune_removes_them() {
         2,
         "the two RUN steps' images: {all:?}"
     );
+    // `image prune` leaves the build cache alone (as Docker's does): still two step images.
+    env.ok(&["image", "prune", "-f"]);
+    let all = repos(&["images", "-a"]);
+    assert_eq!(all.iter().filter(|r| *r == "<none>").count(), 2, "{all:?}");
     let pruned = env.ok(&["builder", "prune"]);
     assert!(pruned.contains("Removed 3 build cache entries"), "{pruned}");
     let mut after = repos(&["images", "-a"]);

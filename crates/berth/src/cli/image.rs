@@ -315,7 +315,17 @@ fn dispatch(global: &GlobalArgs, command: Commands) -> Result<()> {
         }
         Commands::Image(ImageCommand::History(a)) => history(&store()?, a),
         Commands::Image(ImageCommand::Prune(a)) => {
-            let report = store()?.prune(a.all, &[])?;
+            // The build cache's step images are the builder's, as Docker keeps its build
+            // cache out of `image prune`: `builder prune` removes them.
+            let store = store()?;
+            let cached = berth_build::cache::CacheStore::open(store.root())?.manifests()?;
+            let keep: Vec<_> = store
+                .list()?
+                .into_iter()
+                .filter(|i| cached.contains(&i.manifest_digest.to_string()))
+                .map(|i| i.id.clone())
+                .collect();
+            let report = store.prune(a.all, &keep)?;
             if !report.images_removed.is_empty() {
                 println!("Deleted Images:");
                 for id in &report.images_removed {
