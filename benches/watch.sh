@@ -2,7 +2,11 @@
 # The file-watch dev loop, as a developer feels it:
 #   - latency: a host write to a watched file -> the new content readable inside the
 #     container (read through the container's root, /proc/<pid>/root), p50/p90/p99 over
-#     200 edits (EDITS=n to change), one edit at a time;
+#     200 edits (EDITS=n to change), one edit at a time, 300 ms apart (a person saving:
+#     a change within 200 ms of the previous batch counts as part of a burst, by design);
+#   - a burst: 1,000 new files written at once -> the last one readable in the container,
+#     and how many batches (action lines) the watcher made of them (goal: 1, or 2 when the
+#     first file went out alone);
 #   - idle CPU: `berth watch` on a tree of 10,000 files (100 directories x 100 files),
 #     CPU seconds used by the daemon and by the `berth watch` client over 10 idle seconds.
 # Docker Compose v2 side by side only when $COMPOSE_V2 and docker are present (not installed
@@ -83,12 +87,34 @@ for i in range(n):
             sys.exit(f"edit {i} did not arrive within 10 s")
         time.sleep(0.0002)
     lat.append((time.perf_counter() - t0) * 1000)
-    time.sleep(0.02)
+    time.sleep(0.3)
 lat.sort()
 q = lambda p: lat[min(len(lat) - 1, int(p * len(lat)))]
 print(f"berth watch, host write -> readable in container ({n} edits): "
       f"p50 {q(0.5):.1f} ms, p90 {q(0.9):.1f} ms, p99 {q(0.99):.1f} ms, max {lat[-1]:.1f} ms")
 PY
+
+before=$(grep -c '^app: sync' "$work/watch.log" || true)
+python3 - "$proj/src/d00" "/proc/$cpid/root/app/d00" <<'PY'
+import sys, time, os
+host, inside = sys.argv[1], sys.argv[2]
+t0 = time.perf_counter()
+for i in range(1000):
+    with open(f"{host}/burst{i:04}.txt", "w") as f:
+        f.write(f"{i}\n")
+written = time.perf_counter()
+last = f"{inside}/burst0999.txt"
+while not os.path.exists(last):
+    if time.perf_counter() - t0 > 30:
+        sys.exit("the burst did not arrive within 30 s")
+    time.sleep(0.001)
+done = time.perf_counter()
+print(f"burst of 1,000 files: written in {(written - t0) * 1000:.0f} ms, "
+      f"all readable in the container after {(done - t0) * 1000:.0f} ms")
+PY
+sleep 0.5
+after=$(grep -c '^app: sync' "$work/watch.log" || true)
+echo "burst batches: $((after - before)) ($(grep '^app: sync' "$work/watch.log" | tail -n $((after - before)) | grep -o 'and [0-9]* more' | tr '\n' ' '))"
 
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 tck=$(getconf CLK_TCK)

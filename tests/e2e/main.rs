@@ -3,6 +3,7 @@
 mod build;
 mod cli;
 mod coexist;
+mod commit;
 mod config;
 mod daemon;
 mod dns;
@@ -14,3 +15,4 @@ mod stack_crash;
 mod stack_update;
 mod supervise;
 mod watch;
+mod watch_fallback;

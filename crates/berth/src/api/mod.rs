@@ -4,6 +4,7 @@
 //! These types are the contract on the wire; they are converted from the engine's
 //! own types at the edge so the engine can change without breaking clients.
 
+pub mod commit;
 pub mod containers;
 pub mod networks;
 pub mod paths;

@@ -94,6 +94,10 @@ pub const CONTAINER_UNPAUSE: &str = "/v1/containers/{id}/unpause";
 pub const CONTAINER_RESTART: &str = "/v1/containers/{id}/restart";
 /// `GET`: a container's processes.
 pub const CONTAINER_TOP: &str = "/v1/containers/{id}/top";
+/// `GET`: a container's file system changes against its image (`diff`).
+pub const CONTAINER_CHANGES: &str = "/v1/containers/{id}/changes";
+/// `POST`: a new image from a container's changes (`commit`).
+pub const CONTAINER_COMMIT: &str = "/v1/containers/{id}/commit";
 /// `GET`: a container's resource counters.
 pub const CONTAINER_STATS: &str = "/v1/containers/{id}/stats";
 /// `GET`: list networks; `POST`: create one.
@@ -163,6 +167,8 @@ mod tests {
         ("post", CONTAINER_RESTART),
         ("get", CONTAINER_TOP),
         ("get", CONTAINER_STATS),
+        ("get", CONTAINER_CHANGES),
+        ("post", CONTAINER_COMMIT),
         ("get", NETWORKS),
         ("post", NETWORKS),
         ("post", NETWORKS_PRUNE),

@@ -123,6 +123,10 @@ pub enum Commands {
     Top(PortArgs),
     /// Show containers' CPU, memory and pids usage.
     Stats(super::container_stats::StatsArgs),
+    /// List the changes of a container's file system against its image (A, C, D).
+    Diff(super::container_commit::DiffArgs),
+    /// Create a new image from a container's changes.
+    Commit(super::container_commit::CommitArgs),
     /// Manage networks.
     Network(super::container_network::NetworkArgs),
 }
@@ -240,6 +244,8 @@ pub fn run(global: &GlobalArgs, command: Commands) -> ExitCode {
         }),
         Commands::Top(a) => super::container_stats::top(global, &a.container),
         Commands::Stats(a) => super::container_stats::stats(global, &a),
+        Commands::Diff(a) => super::container_commit::diff(global, &a),
+        Commands::Commit(a) => super::container_commit::commit(global, &a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

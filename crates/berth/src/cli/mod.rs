@@ -2,6 +2,7 @@
 
 mod build;
 mod container;
+mod container_commit;
 mod container_copy;
 mod container_format;
 mod container_network;

@@ -8,6 +8,7 @@
 //! a `daemon stop` event, event streams end, in-flight requests finish (bounded),
 //! the socket and pid file are removed.
 
+mod container_commit;
 mod container_logs;
 mod containers;
 mod dns;

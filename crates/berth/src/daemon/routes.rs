@@ -8,7 +8,8 @@ use axum::middleware;
 use axum::routing::{get, post};
 
 use super::{
-    AppState, container_logs, containers, error, events, file_watch, networks, peer, stacks, system,
+    AppState, container_commit, container_logs, containers, error, events, file_watch, networks,
+    peer, stacks, system,
 };
 use crate::api::paths;
 
@@ -44,6 +45,8 @@ pub fn router(state: AppState) -> Router {
         .route(paths::CONTAINER_UNPAUSE, post(containers::unpause))
         .route(paths::CONTAINER_RESTART, post(containers::restart))
         .route(paths::CONTAINER_TOP, get(containers::top))
+        .route(paths::CONTAINER_CHANGES, get(container_commit::changes))
+        .route(paths::CONTAINER_COMMIT, post(container_commit::commit))
         .route(paths::CONTAINER_STATS, get(containers::stats))
         .route(paths::NETWORKS, get(networks::list).post(networks::create))
         .route(paths::NETWORKS_PRUNE, post(networks::prune))

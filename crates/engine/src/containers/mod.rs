@@ -14,6 +14,7 @@
 //! The runtime calls block (they wait for the monitor's report); callers on a multi-threaded
 //! runtime that must not block should run these futures on a blocking-friendly task.
 
+pub mod changes;
 mod copy;
 mod lifecycle;
 pub mod limits;

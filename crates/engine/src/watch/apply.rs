@@ -298,7 +298,17 @@ impl Context {
     }
 }
 
-/// Every file under `r.path` it wants, pruned directories skipped.
+/// A Dockerfile or a stack file (`*compose*.y*ml`): as Compose, the initial sync leaves
+/// them out (the watch loop does not).
+fn is_build_file(path: &Path) -> bool {
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return false;
+    };
+    name == "Dockerfile"
+        || (name.contains("compose") && (name.ends_with(".yml") || name.ends_with(".yaml")))
+}
+
+/// Every file under `r.path` it wants for the initial sync, pruned directories skipped.
 fn walk(r: &Rule) -> Vec<PathBuf> {
     if r.path.is_file() {
         return vec![r.path.clone()];
@@ -316,10 +326,30 @@ fn walk(r: &Rule) -> Vec<PathBuf> {
             let p = e.path();
             match e.file_type() {
                 Ok(t) if t.is_dir() => stack.push(p),
-                Ok(t) if t.is_file() && r.wants(&p) => out.push(p),
+                Ok(t) if t.is_file() && r.wants(&p) && !is_build_file(&p) => out.push(p),
                 _ => {}
             }
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dockerfiles_and_stack_files_are_build_files() {
+        for name in [
+            "Dockerfile",
+            "compose.yaml",
+            "docker-compose.yml",
+            "compose.override.yaml",
+        ] {
+            assert!(is_build_file(&Path::new("/p").join(name)), "{name}");
+        }
+        for name in ["app.py", "Dockerfile.dev", "compose.json", "values.yaml"] {
+            assert!(!is_build_file(&Path::new("/p").join(name)), "{name}");
+        }
+    }
 }

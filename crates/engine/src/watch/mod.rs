@@ -3,11 +3,14 @@
 //! then the rule's follow-up runs (restart, exec, or a rebuild that recreates only that
 //! service). One [`WatchLine`] is reported per action.
 //!
-//! Coalescing has no fixed quiet period: the loop takes the first change at once and
-//! applies it; whatever arrived meanwhile is a burst under way (a `git checkout`), so the
-//! next batch takes all of it and the rest of the burst (until events pause for 200 ms).
-//! A burst of 1,000 files is thus two batches (the first file, then the rest) while a
-//! single edit is applied without any wait.
+//! Coalescing has no fixed quiet period before a lone edit. A change that comes after a
+//! quiet spell (nothing wanted for [`BURST_GAP`] since the previous batch was applied)
+//! goes out at once, with whatever was already queued. A change that arrives while a
+//! batch is applied or within [`BURST_GAP`] of it, or a first read that already holds
+//! several wanted paths, is part of a burst: the batch takes the whole burst, until the
+//! events pause for [`BURST_GAP`] (at most [`BURST_MAX`]). A `git checkout` of 1,000
+//! files is therefore one batch, or two when its first file went out alone: that file,
+//! then all the rest.
 
 pub mod apply;
 pub mod notifier;
@@ -90,10 +93,11 @@ pub enum WatchError {
     NothingToWatch(String),
 }
 
-/// Within a burst, the pause in events that ends it.
-const BURST_GAP: Duration = Duration::from_millis(200);
+/// The pause in events that ends a burst; a change within it of the previous batch
+/// continues that burst.
+pub const BURST_GAP: Duration = Duration::from_millis(200);
 /// The longest a burst's batch collects before it is applied.
-const BURST_MAX: Duration = Duration::from_secs(2);
+pub const BURST_MAX: Duration = Duration::from_secs(2);
 
 /// The next event of the subscription (never, without one).
 async fn next_event(sub: &mut Option<Subscription>) -> Option<Event> {
@@ -163,6 +167,8 @@ pub async fn watch(
         let _ = out.send(line);
     }
     let mut seen: HashMap<PathBuf, Option<Stamp>> = HashMap::new();
+    // When the last batch with wanted paths was applied.
+    let mut last_applied: Option<Instant> = None;
     loop {
         // A change already waiting arrived while the previous batch was applied.
         let (first, pending) = match rx.try_recv() {
@@ -205,16 +211,17 @@ pub async fn watch(
         while let Ok(c) = rx.try_recv() {
             take(c, &mut paths);
         }
-        // Changes that arrived while the previous batch was applied, or several wanted
-        // paths at once, mean a burst is under way (a checkout, a build writing files):
-        // take the rest of it too, until the events pause for 200 ms. A lone edit never
-        // waits here, and editor temp files (vim's `4913`, `x~`) do not count.
+        // A burst under way (a checkout, a build writing files) is taken whole: changes
+        // that arrived while the previous batch was applied or just after it, or several
+        // wanted paths at once. A lone edit after a quiet spell never waits here, and
+        // editor temp files (vim's `4913`, `x~`) do not count.
         let wanted = paths
             .iter()
             .filter(|p| rules.iter().any(|r| r.wants(p)))
             .take(2)
             .count();
-        if wanted > 1 || (pending && wanted > 0) {
+        let recent = last_applied.is_some_and(|t| started.duration_since(t) < BURST_GAP);
+        if wanted > 1 || (wanted > 0 && (pending || recent)) {
             let until = started + BURST_MAX;
             while let Ok(Some(c)) =
                 tokio::time::timeout_at(until.min(Instant::now() + BURST_GAP).into(), rx.recv())
@@ -243,8 +250,12 @@ pub async fn watch(
         if paths.is_empty() {
             continue;
         }
+        let applies = paths.iter().any(|p| rules.iter().any(|r| r.wants(p)));
         for line in ctx.apply(&paths, started).await {
             let _ = out.send(line);
+        }
+        if applies {
+            last_applied = Some(Instant::now());
         }
     }
     Ok(())

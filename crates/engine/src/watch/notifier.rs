@@ -2,6 +2,10 @@
 //! ignored directories are pruned *before* any watch is added and new directories are
 //! watched as they appear. When the kernel's watch limit is exhausted the directory is
 //! polled instead, and the caller is told so.
+//!
+//! The kernel's limit (`fs.inotify.max_user_watches`) is global, so tests cannot lower it
+//! safely; [`MAX_WATCHES_ENV`] caps the watches one watcher adds instead, and reaching
+//! the cap takes the same path as reaching the kernel's limit.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -36,20 +40,28 @@ pub enum NotifierError {
     },
 }
 
+/// Environment variable (read by the process running the watch, the daemon) capping the
+/// number of inotify watches one watch adds; beyond it directories are polled, exactly as
+/// when the kernel's limit is reached. Meant for tests of that fallback.
+pub const MAX_WATCHES_ENV: &str = "BERTH_WATCH_MAX_INOTIFY";
+
 /// Watches a set of directory trees.
 pub struct Notifier {
     inotify: RecommendedWatcher,
     poll: Option<PollWatcher>,
     tx: UnboundedSender<Change>,
     watched: HashSet<PathBuf>,
-    polled: usize,
+    /// The directories of `watched` that are polled.
+    polled: HashSet<PathBuf>,
+    /// At most this many inotify watches ([`MAX_WATCHES_ENV`]).
+    cap: Option<usize>,
 }
 
 impl std::fmt::Debug for Notifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Notifier")
             .field("watched", &self.watched.len())
-            .field("polled", &self.polled)
+            .field("polled", &self.polled.len())
             .finish()
     }
 }
@@ -99,13 +111,16 @@ impl Notifier {
             poll: None,
             tx,
             watched: HashSet::new(),
-            polled: 0,
+            polled: HashSet::new(),
+            cap: std::env::var(MAX_WATCHES_ENV)
+                .ok()
+                .and_then(|v| v.trim().parse().ok()),
         })
     }
 
     /// Directories watched with inotify and with polling.
     pub fn counts(&self) -> (usize, usize) {
-        (self.watched.len() - self.polled, self.polled)
+        (self.watched.len() - self.polled.len(), self.polled.len())
     }
 
     /// Watches `dir` and every directory below it that `prune` does not reject. Returns
@@ -146,15 +161,26 @@ impl Notifier {
     }
 
     fn watch_one(&mut self, dir: &Path) {
-        match self.inotify.watch(dir, RecursiveMode::NonRecursive) {
+        let capped = self
+            .cap
+            .is_some_and(|cap| self.watched.len() - self.polled.len() >= cap);
+        let res = if capped {
+            Err(notify::Error::new(ErrorKind::MaxFilesWatch))
+        } else {
+            self.inotify.watch(dir, RecursiveMode::NonRecursive)
+        };
+        match res {
             Ok(()) => {
                 self.watched.insert(dir.to_path_buf());
             }
             Err(e) if matches!(e.kind, ErrorKind::MaxFilesWatch) => {
-                let _ = self.tx.send(Change::Notice(format!(
-                    "inotify watch limit reached (fs.inotify.max_user_watches): polling {} every second instead",
-                    dir.display()
-                )));
+                if self.polled.is_empty() {
+                    let _ = self.tx.send(Change::Notice(format!(
+                        "inotify watch limit reached (fs.inotify.max_user_watches): polling {} and \
+                         any further directory every second instead",
+                        dir.display()
+                    )));
+                }
                 self.poll_one(dir);
             }
             Err(e) if matches!(&e.kind, ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::NotFound) =>
@@ -186,7 +212,7 @@ impl Notifier {
             && p.watch(dir, RecursiveMode::NonRecursive).is_ok()
         {
             self.watched.insert(dir.to_path_buf());
-            self.polled += 1;
+            self.polled.insert(dir.to_path_buf());
         }
     }
 
@@ -199,7 +225,13 @@ impl Notifier {
             .cloned()
             .collect();
         for w in gone {
-            let _ = self.inotify.unwatch(&w);
+            if self.polled.remove(&w) {
+                if let Some(p) = self.poll.as_mut() {
+                    let _ = p.unwatch(&w);
+                }
+            } else {
+                let _ = self.inotify.unwatch(&w);
+            }
             self.watched.remove(&w);
         }
     }

@@ -1,6 +1,7 @@
 //! The `develop.watch` rules of a project, compiled: absolute host paths, container
 //! targets and the ignore/include filters (rule patterns, the build context's
-//! `.dockerignore`, editor temp files and `.git`).
+//! `.dockerignore` or `<Dockerfile>.dockerignore`, editor temp files and `.git`), as
+//! Compose composes them.
 
 use std::path::{Path, PathBuf};
 
@@ -187,15 +188,20 @@ pub fn compile(project: &Project, services: &[String]) -> Result<Vec<Rule>, Rule
         let Some(develop) = &svc.develop else {
             continue;
         };
-        let context = match svc.build.as_ref().and_then(|b| b.context.as_deref()) {
-            Some(c) => {
-                let dir = project.working_dir.join(c);
-                let di = DockerIgnore::read(&dir).map_err(|source| RulesError::Ignore {
-                    service: name.clone(),
-                    source,
-                })?;
-                Some((dir, di))
-            }
+        let context = match svc.build.as_ref() {
+            Some(b) => match b.context.as_deref() {
+                Some(c) => {
+                    let dir = project.working_dir.join(c);
+                    let di = context_ignore(&dir, b.dockerfile.as_deref()).map_err(|source| {
+                        RulesError::Ignore {
+                            service: name.clone(),
+                            source,
+                        }
+                    })?;
+                    Some((dir, di))
+                }
+                None => None,
+            },
             None => None,
         };
         for r in &develop.watch {
@@ -203,6 +209,29 @@ pub fn compile(project: &Project, services: &[String]) -> Result<Vec<Rule>, Rule
         }
     }
     Ok(out)
+}
+
+/// The ignore file of a build context, found as Compose's watch finds it:
+/// `<dockerfile>.dockerignore` next to the context's Dockerfile when there is one (the
+/// Dockerfile-specific file replaces the other), else `<context>/.dockerignore`.
+/// `.gitignore` is not read: Compose does not read it either, and what git ignores
+/// (`.env` files, generated code) is often exactly what the container needs.
+pub fn context_ignore(
+    context: &Path,
+    dockerfile: Option<&str>,
+) -> Result<DockerIgnore, DockerIgnoreError> {
+    let specific = context.join(format!(
+        "{}.dockerignore",
+        dockerfile.unwrap_or("Dockerfile")
+    ));
+    match std::fs::read_to_string(&specific) {
+        Ok(text) => DockerIgnore::parse(&text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => DockerIgnore::read(context),
+        Err(source) => Err(DockerIgnoreError::Read {
+            path: specific,
+            source,
+        }),
+    }
 }
 
 fn rule(
@@ -291,6 +320,24 @@ mod tests {
             assert!(!r.wants(Path::new(noisy)), "{noisy}");
         }
         assert!(r.prunes(Path::new("/p/.git")));
+    }
+
+    #[test]
+    fn a_dockerfile_specific_ignore_file_replaces_dockerignore_and_gitignore_is_not_read() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::write(t.path().join(".dockerignore"), "*.md\n").unwrap();
+        std::fs::write(t.path().join(".gitignore"), "*.env\n").unwrap();
+        let plain = context_ignore(t.path(), None).unwrap();
+        assert!(plain.is_excluded("a.md"));
+        assert!(!plain.is_excluded("a.env"));
+        std::fs::write(t.path().join("Dockerfile.dockerignore"), "secret.txt\n").unwrap();
+        let specific = context_ignore(t.path(), None).unwrap();
+        assert!(specific.is_excluded("secret.txt"));
+        assert!(!specific.is_excluded("a.md"));
+        std::fs::write(t.path().join("dev.Dockerfile.dockerignore"), "*.txt\n").unwrap();
+        let named = context_ignore(t.path(), Some("dev.Dockerfile")).unwrap();
+        assert!(named.is_excluded("notes.txt"));
+        assert!(!named.is_excluded("a.md"));
     }
 
     #[test]
