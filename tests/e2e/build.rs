@@ -365,3 +365,60 @@ secrets:
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn up_build_through_the_daemon_uses_build_secrets_and_the_build_network() {
+    let env = Env::new("build_up_daemon");
+    let www = env.env.dir().join("www");
+    std::fs::create_dir_all(&www).unwrap();
+    std::fs::write(www.join("dep.txt"), "dependency v1\n").unwrap();
+    let httpd = Httpd::start(&www);
+    let dir = env.env.dir().join("upproj");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("pw.txt"), "daemon-secret-9").unwrap();
+    std::fs::write(
+        dir.join("Dockerfile"),
+        "FROM busybox\nARG HOST\nARG PORT\n\
+         RUN wget -q -O /dep.txt \"http://$HOST:$PORT/dep.txt\"\n\
+         RUN --mount=type=secret,id=pw,required echo \"secret of $(wc -c < /run/secrets/pw) bytes\" > /pw.txt\n\
+         CMD [\"sh\", \"-c\", \"cat /dep.txt /pw.txt; trap 'exit 0' TERM; sleep 60 & wait\"]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("compose.yaml"),
+        format!(
+            r#"name: upbuild
+services:
+  app:
+    build:
+      context: .
+      args:
+        HOST: "{}"
+        PORT: "{}"
+      secrets: [pw]
+secrets:
+  pw:
+    file: ./pw.txt
+"#,
+            host_ip(),
+            httpd.port
+        ),
+    )
+    .unwrap();
+    let file = dir.join("compose.yaml");
+    let f = file.to_str().unwrap();
+    env.ok(&["-f", f, "up", "-d", "--build"]);
+    let logs = eventually("the service's output", Duration::from_secs(20), || {
+        let out = env
+            .env
+            .run(&["-f", f, "stack", "logs", "--no-log-prefix", "app"]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.contains("bytes").then_some(text)
+    });
+    assert_eq!(logs, "dependency v1\nsecret of 15 bytes\n");
+    env.ok(&["-f", f, "down"]);
+    let left: Vec<_> = std::fs::read_dir(env.env.root.join("image/build-net"))
+        .map(|d| d.map(|e| e.unwrap().file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "build network state left: {left:?}");
+}
