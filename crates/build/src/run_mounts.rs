@@ -330,6 +330,13 @@ impl StepRun<'_> {
                     let src = self.scope.word(source.as_deref().unwrap_or("."))?;
                     let path = match (from, read_write) {
                         (None, false) => inside_context(self.stage.ctx, &src)?,
+                        (None, true) if !inside_context(self.stage.ctx, &src)?.is_dir() => {
+                            // A single file: a scratch copy takes the writes.
+                            let file = inside_context(self.stage.ctx, &src)?;
+                            let copy = self.scratch.join(format!("bind-{n}.file"));
+                            fs::copy(&file, &copy).map_err(scratch_err(&copy))?;
+                            copy
+                        }
                         (None, true) => {
                             // Writes go to a scratch overlay over the context and are dropped.
                             let ctx = inside_context(self.stage.ctx, &src)?;

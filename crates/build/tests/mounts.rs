@@ -190,6 +190,7 @@ RUN --mount=type=bind,from=tools,source=/out,target=/tools sh /tools/tool.sh > /
  && (touch /tools/x 2>/dev/null && echo writable || echo read-only) >> /result.txt
 RUN --mount=type=bind,from=tools,source=/out,target=/tools,rw touch /tools/new && ls /tools >> /result.txt
 RUN --mount=type=bind,target=/ctx,rw sh /ctx/tool.sh >> /result.txt && echo changed > /ctx/tool.sh
+RUN --mount=type=bind,source=tool.sh,target=/one.sh,rw echo 'echo one-file' >> /one.sh && sh /one.sh >> /result.txt
 "#,
             ),
         ],
@@ -198,9 +199,12 @@ RUN --mount=type=bind,target=/ctx,rw sh /ctx/tool.sh >> /result.txt && echo chan
     let ran = f.run(&image, Some(&["cat", "/result.txt"]));
     assert_eq!(
         ran.stdout,
-        "from-stage\nread-only\nnew\ntool.sh\nfrom-context\n"
+        "from-stage\nread-only\nnew\ntool.sh\nfrom-context\nfrom-context\none-file\n"
     );
-    assert_eq!(present(&f, &image, &["/tools", "/ctx", "/out"]), "");
+    assert_eq!(
+        present(&f, &image, &["/tools", "/ctx", "/out", "/one.sh"]),
+        ""
+    );
     // The rw write to the context did not reach the context.
     assert_eq!(
         std::fs::read_to_string(ctx.join("tool.sh")).unwrap(),
