@@ -1,5 +1,5 @@
 //! `berth watch` at its edges: which ignore files a build context contributes (as Compose:
-//! `<Dockerfile>.dockerignore` over `.dockerignore`, and never `.gitignore`), and the
+//! `<Dockerfile>.dockerignore` over `.dockerignore`; berth also honours `.gitignore`), and the
 //! fallback to polling when inotify watches run out (forced with the test-only cap
 //! `BERTH_WATCH_MAX_INOTIFY`, since the kernel's limit is global), and a `rebuild` of a
 //! replicated service rolled through the stack's rolling update (a healthy replica at
@@ -28,7 +28,7 @@ services:
 "#;
 
 #[test]
-fn the_dockerfile_specific_ignore_file_wins_and_gitignored_files_are_synced_as_compose_does() {
+fn the_dockerfile_specific_ignore_file_wins_and_gitignored_files_stay_out() {
     let e = Env::new("watch_ignore");
     let dir = project(&e, "wignore", IGNORE);
     let ctx = dir.join("ctx");
@@ -47,10 +47,10 @@ fn the_dockerfile_specific_ignore_file_wins_and_gitignored_files_are_synced_as_c
     std::fs::write(ctx.join("sentinel.txt"), "last\n").unwrap();
     wait_content(&e, "wignore-app-1", "/app/sentinel.txt", "last\n");
     // Dockerfile.dockerignore replaced .dockerignore (so readme.md came), and .gitignore
-    // did not count (so local.env came).
+    // kept local.env out.
     assert_eq!(
         exec(&e, "wignore-app-1", "ls -A /app").as_deref(),
-        Some("local.env\nreadme.md\nsentinel.txt\n")
+        Some("readme.md\nsentinel.txt\n")
     );
     drop(lines);
     stack_ok(&e, &dir, &["down"]);

@@ -1,13 +1,17 @@
 //! The `develop.watch` rules of a project, compiled: absolute host paths, container
 //! targets and the ignore/include filters (rule patterns, the build context's
-//! `.dockerignore` or `<Dockerfile>.dockerignore`, editor temp files and `.git`), as
-//! Compose composes them.
+//! `.dockerignore` or `<Dockerfile>.dockerignore`, editor temp files and `.git`, as
+//! Compose composes them, and the `.gitignore` files of the project, the build context and
+//! the watched directory, which Compose does not read: what git ignores, such as build
+//! output and dependency trees, should not be synced over the container's own).
 
 use std::path::{Path, PathBuf};
 
 use berth_build::dockerignore::{DockerIgnore, DockerIgnoreError};
 use berth_compose::Project;
 use berth_compose::model::develop::{WatchAction, WatchRule};
+use ignore::Match;
+use ignore::gitignore::{Gitignore, GitignoreBuilder};
 
 /// Why the rules of a project could not be compiled.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +43,16 @@ pub enum RulesError {
         /// The rule's path.
         path: PathBuf,
     },
+    /// A `.gitignore` file could not be read or has a bad pattern.
+    #[error("service {service}: {path}: {message}")]
+    GitIgnore {
+        /// The service.
+        service: String,
+        /// The `.gitignore` file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
     /// A named service has no watch rules.
     #[error("service {0} has no develop.watch rules")]
     NoRules(String),
@@ -62,6 +76,8 @@ pub struct Rule {
     ignore: DockerIgnore,
     include: DockerIgnore,
     context: Option<(PathBuf, DockerIgnore)>,
+    /// `.gitignore` files that apply, each matched under its own directory, shallowest first.
+    git: Vec<Gitignore>,
 }
 
 /// The name of an action as Compose spells it.
@@ -124,6 +140,9 @@ impl Rule {
         {
             return false;
         }
+        if self.git_ignored(path, path.is_dir()) {
+            return false;
+        }
         if !self.include.patterns.is_empty() && r != "." && !self.include.is_excluded(&r) {
             // `include` lists what counts; a directory may hold included files.
             return path.is_dir();
@@ -152,6 +171,22 @@ impl Rule {
             && di.is_excluded(&c)
         {
             return true;
+        }
+        self.git.iter().all(|g| g.num_whitelists() == 0) && self.git_ignored(dir, true)
+    }
+
+    /// Whether git would ignore `path`: the deepest `.gitignore` with a say decides, as in git.
+    fn git_ignored(&self, path: &Path, is_dir: bool) -> bool {
+        for g in self.git.iter().rev() {
+            let root = g.path();
+            if path == root || !path.starts_with(root) {
+                continue;
+            }
+            match g.matched_path_or_any_parents(path, is_dir) {
+                Match::Ignore(_) => return true,
+                Match::Whitelist(_) => return false,
+                Match::None => {}
+            }
         }
         false
     }
@@ -214,8 +249,7 @@ pub fn compile(project: &Project, services: &[String]) -> Result<Vec<Rule>, Rule
 /// The ignore file of a build context, found as Compose's watch finds it:
 /// `<dockerfile>.dockerignore` next to the context's Dockerfile when there is one (the
 /// Dockerfile-specific file replaces the other), else `<context>/.dockerignore`.
-/// `.gitignore` is not read: Compose does not read it either, and what git ignores
-/// (`.env` files, generated code) is often exactly what the container needs.
+/// `.gitignore` files are not part of it (see [`Rule`]'s own `.gitignore` handling).
 pub fn context_ignore(
     context: &Path,
     dockerfile: Option<&str>,
@@ -255,6 +289,16 @@ fn rule(
         });
     }
     let exec = r.exec.as_ref().and_then(|h| h.command.clone());
+    let mut dirs: Vec<PathBuf> = vec![project.working_dir.clone()];
+    if let Ok(below) = path.strip_prefix(&project.working_dir) {
+        let mut d = project.working_dir.clone();
+        for c in below.components() {
+            d.push(c);
+            dirs.push(d.clone());
+        }
+    }
+    dirs.extend(context.as_ref().map(|(c, _)| c.clone()));
+    let git = gitignores(service, dirs)?;
     if r.action == WatchAction::SyncExec && exec.as_ref().is_none_or(|c| c.is_empty()) {
         return Err(RulesError::NoCommand {
             service: service.to_owned(),
@@ -270,8 +314,33 @@ fn rule(
         ignore: patterns(&r.ignore)?,
         include: patterns(&r.include)?,
         context,
+        git,
         path,
     })
+}
+
+/// The `.gitignore` files in `dirs` (those that exist), shallowest first.
+fn gitignores(service: &str, mut dirs: Vec<PathBuf>) -> Result<Vec<Gitignore>, RulesError> {
+    dirs.sort_by(|a, b| (a.components().count(), a).cmp(&(b.components().count(), b)));
+    dirs.dedup();
+    let mut out = Vec::new();
+    for dir in dirs {
+        let file = dir.join(".gitignore");
+        if !file.is_file() {
+            continue;
+        }
+        let bad = |message: String| RulesError::GitIgnore {
+            service: service.to_owned(),
+            path: file.clone(),
+            message,
+        };
+        let mut b = GitignoreBuilder::new(&dir);
+        if let Some(e) = b.add(&file) {
+            return Err(bad(e.to_string()));
+        }
+        out.push(b.build().map_err(|e| bad(e.to_string()))?);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -289,6 +358,7 @@ mod tests {
             ignore: DockerIgnore::parse(&ignore.join("\n")).unwrap(),
             include: DockerIgnore::parse(&include.join("\n")).unwrap(),
             context: None,
+            git: Vec::new(),
         }
     }
 
@@ -323,7 +393,7 @@ mod tests {
     }
 
     #[test]
-    fn a_dockerfile_specific_ignore_file_replaces_dockerignore_and_gitignore_is_not_read() {
+    fn a_dockerfile_specific_ignore_file_replaces_dockerignore() {
         let t = tempfile::tempdir().unwrap();
         std::fs::write(t.path().join(".dockerignore"), "*.md\n").unwrap();
         std::fs::write(t.path().join(".gitignore"), "*.env\n").unwrap();
@@ -338,6 +408,28 @@ mod tests {
         let named = context_ignore(t.path(), Some("dev.Dockerfile")).unwrap();
         assert!(named.is_excluded("notes.txt"));
         assert!(!named.is_excluded("a.md"));
+    }
+
+    #[test]
+    fn gitignore_files_ignore_and_prune_and_the_deepest_decides() {
+        let t = tempfile::tempdir().unwrap();
+        let src = t.path().join("src");
+        std::fs::create_dir_all(src.join("dist")).unwrap();
+        std::fs::write(t.path().join(".gitignore"), "*.env\n/src/dist/\n").unwrap();
+        std::fs::write(src.join(".gitignore"), "!keep.env\n").unwrap();
+        let mut r = rule_at(src.to_str().unwrap(), &[], &[]);
+        r.git = gitignores("web", vec![src.clone(), t.path().to_path_buf()]).unwrap();
+        assert!(r.wants(&src.join("app.js")));
+        assert!(!r.wants(&src.join("local.env")));
+        assert!(!r.wants(&src.join("sub/deep.env")));
+        assert!(r.wants(&src.join("keep.env")), "the deeper file's ! wins");
+        assert!(!r.wants(&src.join("dist/bundle.js")));
+        // A whitelist anywhere means an ignored directory may still hold wanted files.
+        assert!(!r.prunes(&src.join("dist")));
+        std::fs::write(src.join(".gitignore"), "").unwrap();
+        r.git = gitignores("web", vec![src.clone(), t.path().to_path_buf()]).unwrap();
+        assert!(r.prunes(&src.join("dist")));
+        assert!(!r.prunes(&src.join("lib")));
     }
 
     #[test]
