@@ -279,6 +279,15 @@ fn images_hides_cached_step_images_until_all_and_prune_removes_them() {
     let mut after = repos(&["images", "-a"]);
     after.sort();
     assert_eq!(after, ["busybox", "listed"]);
+    // An untagged build result is listed as <none> (Docker's dangling image), its steps not.
+    let ctx2 = context(&env, "untagged", "FROM busybox\nRUN echo three > /three\n");
+    let id = env.ok(&["build", "-q", ctx2.to_str().unwrap()]);
+    let short = id.trim().trim_start_matches("sha256:")[..12].to_string();
+    let table = env.ok(&["images"]);
+    let none: Vec<&str> = table.lines().filter(|l| l.starts_with("<none>")).collect();
+    assert_eq!(none.len(), 1, "{table}");
+    assert!(none[0].contains(&short), "{table}");
+    env.ok(&["builder", "prune"]);
     // The tagged result still runs after the prune.
     assert_eq!(env.ok(&["run", "--rm", "listed:1", "cat", "/two"]), "two\n");
 }

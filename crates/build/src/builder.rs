@@ -345,7 +345,9 @@ impl<'a> Builder<'a> {
             .map_err(|_| BuildError::Panicked)?
             .remove(&target)
             .ok_or(BuildError::Panicked)?;
-        self.finish(result, &req)
+        let image = self.finish(result, &req)?;
+        cache.mark_result(&image.manifest_digest.to_string())?;
+        Ok(image)
     }
 
     /// Adds the request's labels and points its tags at the result.
