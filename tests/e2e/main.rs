@@ -1,5 +1,6 @@
 //! End-to-end tests: the real `berth` binary against real files, containers and networks.
 
+mod build;
 mod cli;
 mod coexist;
 mod commit;

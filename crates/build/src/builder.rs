@@ -29,6 +29,37 @@ pub enum DockerfileSource {
     Inline(String),
 }
 
+/// A named build context (`--build-context name=value`, Compose `additional_contexts`),
+/// usable in `FROM name`, `COPY --from=name` and `RUN --mount=from=name` where no stage of
+/// that name exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NamedContext {
+    /// A local directory.
+    Dir(PathBuf),
+    /// An image (`docker-image://ref`).
+    Image(String),
+}
+
+impl NamedContext {
+    /// Parses a value: `docker-image://ref`, or a local path; other schemes (`https://`,
+    /// `git@`, `service:`, `target:`) are refused with a message naming them.
+    pub fn parse(value: &str) -> Result<Self, String> {
+        if let Some(r) = value.strip_prefix("docker-image://") {
+            return Ok(Self::Image(r.to_string()));
+        }
+        if value.contains("://")
+            || value.starts_with("git@")
+            || value.starts_with("service:")
+            || value.starts_with("target:")
+        {
+            return Err(format!(
+                "build context {value:?}: only local directories and docker-image:// are supported"
+            ));
+        }
+        Ok(Self::Dir(PathBuf::from(value)))
+    }
+}
+
 /// What to build.
 #[derive(Debug, Clone)]
 pub struct BuildRequest {
@@ -48,8 +79,14 @@ pub struct BuildRequest {
     pub no_cache: bool,
     /// `--pull`: fetch base images even when present.
     pub pull: bool,
-    /// Network namespace for `RUN` steps (`None`: an isolated namespace with loopback).
-    pub network: Option<PathBuf>,
+    /// `--secret`s by id, for `RUN --mount=type=secret`.
+    pub secrets: BTreeMap<String, crate::secrets::SecretSource>,
+    /// `--ssh` agent sockets by id, for `RUN --mount=type=ssh`.
+    pub ssh: BTreeMap<String, PathBuf>,
+    /// `--network`: the network of `RUN` steps without `--network` (default `default`).
+    pub network: Option<crate::mount::NetworkMode>,
+    /// Named contexts (`--build-context`, Compose `additional_contexts`).
+    pub contexts: BTreeMap<String, NamedContext>,
 }
 
 impl BuildRequest {
@@ -64,7 +101,10 @@ impl BuildRequest {
             labels: BTreeMap::new(),
             no_cache: false,
             pull: false,
+            secrets: BTreeMap::new(),
+            ssh: BTreeMap::new(),
             network: None,
+            contexts: BTreeMap::new(),
         }
     }
 }
@@ -174,6 +214,7 @@ pub struct Builder<'a> {
     pub(crate) store: &'a Store,
     pub(crate) runtime: &'a Runtime,
     pub(crate) progress: Option<ProgressFn<'a>>,
+    pub(crate) network: Option<&'a dyn crate::network::RunNetwork>,
 }
 
 static BUILD_SEQ: AtomicU64 = AtomicU64::new(0);
@@ -194,7 +235,14 @@ impl<'a> Builder<'a> {
             store,
             runtime,
             progress: None,
+            network: None,
         }
+    }
+
+    /// Gives `RUN --network=default` steps `network` (without one they get loopback only).
+    pub fn network(mut self, network: &'a dyn crate::network::RunNetwork) -> Self {
+        self.network = Some(network);
+        self
     }
 
     /// Reports progress to `f`.
@@ -297,7 +345,9 @@ impl<'a> Builder<'a> {
             .map_err(|_| BuildError::Panicked)?
             .remove(&target)
             .ok_or(BuildError::Panicked)?;
-        self.finish(result, &req)
+        let image = self.finish(result, &req)?;
+        cache.mark_result(&image.manifest_digest.to_string())?;
+        Ok(image)
     }
 
     /// Adds the request's labels and points its tags at the result.
@@ -320,8 +370,9 @@ impl<'a> Builder<'a> {
         Ok(image)
     }
 
-    /// `builder prune`: forgets every cached step and removes the images only the cache
-    /// kept. Returns how many cache records were removed.
+    /// `builder prune`: forgets every cached step, removes the images only the cache kept
+    /// and the `RUN --mount=type=cache` directories. Returns how many cache records were
+    /// removed.
     pub fn prune(&self) -> Result<usize, BuildError> {
         let cache = self.cache()?;
         for (_, manifest) in cache.entries()? {
@@ -333,6 +384,17 @@ impl<'a> Builder<'a> {
         }
         let n = cache.clear()?;
         self.store.gc(&[]).map_err(BuildError::Finish)?;
+        // `RUN --mount=type=cache` directories go too, as with `docker builder prune`.
+        let mounts = self.store.root().join("build-cache-mounts");
+        match std::fs::remove_dir_all(&mounts) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(BuildError::Cache(CacheError::Io {
+                    path: mounts,
+                    source: e,
+                }));
+            }
+            _ => {}
+        }
         Ok(n)
     }
 }

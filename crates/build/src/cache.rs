@@ -151,6 +151,45 @@ impl CacheStore {
         Ok(out)
     }
 
+    /// The manifest digests the records point at that are intermediate step images (not
+    /// the result of a build): listings hide those without a tag, as Docker hides
+    /// intermediate images, while an untagged build result shows as `<none>`.
+    pub fn manifests(&self) -> Result<std::collections::BTreeSet<String>, CacheError> {
+        let results = self.results();
+        Ok(self
+            .entries()?
+            .into_iter()
+            .map(|(_, v)| v)
+            .filter(|v| !results.contains(v))
+            .collect())
+    }
+
+    fn results_dir(&self) -> PathBuf {
+        self.dir.join(".results")
+    }
+
+    fn results(&self) -> std::collections::BTreeSet<String> {
+        fs::read_dir(self.results_dir())
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().replace('_', ":"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Notes that `manifest` was the result of a build (shown by listings even untagged).
+    pub fn mark_result(&self, manifest: &str) -> Result<(), CacheError> {
+        let dir = self.results_dir();
+        let path = dir.join(manifest.replace(':', "_"));
+        let io = |source| CacheError::Io {
+            path: path.clone(),
+            source,
+        };
+        fs::create_dir_all(&dir).map_err(io)?;
+        fs::write(&path, b"").map_err(io)
+    }
+
     /// Deletes every record; returns how many there were.
     pub fn clear(&self) -> Result<usize, CacheError> {
         let entries = self.entries()?;
@@ -158,6 +197,7 @@ impl CacheStore {
             let path = self.dir.join(name);
             fs::remove_file(&path).map_err(|source| CacheError::Io { path, source })?;
         }
+        let _ = fs::remove_dir_all(self.results_dir());
         Ok(entries.len())
     }
 }

@@ -18,6 +18,7 @@ use crate::instruction::{Copy, Instruction, Source};
 use crate::layer::{Ownership, TarWriter};
 use crate::overlay::ReadOnlyMount;
 use crate::rootfs::{absolute, names_dir};
+use crate::stage::Origin;
 use crate::stage_graph::CopyFrom;
 use crate::step::{StepError, StepRun};
 use crate::substitute::expand_heredoc;
@@ -260,9 +261,10 @@ pub(crate) fn copy(
                     .image
                     .map(|i| i.snapshots())
                     .unwrap_or_default(),
-                Some(CopyFrom::Image(name)) => {
-                    crate::stage::image_by_name(run.stage.builder.store, name, false)?.snapshots()
-                }
+                Some(CopyFrom::Image(name)) => match run.stage.origin(name, false)? {
+                    Origin::Image(i) => i.snapshots(),
+                    Origin::Dir(d) => vec![d],
+                },
                 None => return Err(StepError::StageNotBuilt),
             };
             let m = ReadOnlyMount::new(&layers, &run.scratch.join("from"))?;
@@ -273,7 +275,32 @@ pub(crate) fn copy(
     };
     for p in &paths {
         if is_add && is_url(p) {
-            return Err(StepError::AddUrl(p.clone()));
+            let checksum = cp.checksum.as_deref().map(|c| s.word(c)).transpose()?;
+            let d = crate::download::fetch(p, &run.stage.downloads(), checksum.as_deref())?;
+            let target = if dest_is_dir || many {
+                format!(
+                    "{}/{}",
+                    dest.trim_end_matches('/'),
+                    crate::download::file_name(p)
+                )
+            } else {
+                dest.clone()
+            };
+            placer.parents(&target)?;
+            let f = std::fs::File::open(&d.path).map_err(|source| StepError::Scratch {
+                path: d.path.clone(),
+                source,
+            })?;
+            placer.tw.file(
+                target.trim_start_matches('/'),
+                chmod.unwrap_or(0o600),
+                own.uid,
+                own.gid,
+                d.mtime,
+                d.size,
+                f,
+            )?;
+            continue;
         }
         for top in src_ctx.resolve(p)? {
             if is_add && cp.from.is_none() && top.kind != EntryKind::Dir && is_archive(&top.path) {

@@ -57,6 +57,43 @@ impl ReadOnlyMount {
         }
     }
 
+    /// Merges `layers` (top-most first) under a scratch upper directory next to `at`, so
+    /// that writes succeed and are dropped with the mount (`RUN --mount=type=bind,rw`).
+    pub fn writable(layers: &[PathBuf], at: &Path) -> Result<Self, StepError> {
+        let scratch = |p: &Path| {
+            let p = p.to_path_buf();
+            move |source| StepError::Scratch { path: p, source }
+        };
+        let (merged, upper, work) = (at.join("merged"), at.join("upper"), at.join("work"));
+        for d in [&merged, &upper, &work] {
+            std::fs::create_dir_all(d).map_err(scratch(d))?;
+        }
+        let mut lower: Vec<String> = layers.iter().map(|p| p.display().to_string()).collect();
+        if lower.is_empty() {
+            let empty = at.join("empty");
+            std::fs::create_dir_all(&empty).map_err(scratch(&empty))?;
+            lower.push(empty.display().to_string());
+        }
+        let data = format!(
+            "lowerdir={},upperdir={},workdir={}",
+            lower.join(":"),
+            upper.display(),
+            work.display()
+        );
+        mount(
+            Some("overlay"),
+            &merged,
+            Some("overlay"),
+            MsFlags::empty(),
+            Some(data.as_str()),
+        )
+        .map_err(|e| scratch(&merged)(std::io::Error::from(e)))?;
+        Ok(Self {
+            path: merged,
+            mounted: true,
+        })
+    }
+
     /// The merged directory.
     pub fn path(&self) -> &Path {
         &self.path

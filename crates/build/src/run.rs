@@ -1,17 +1,17 @@
 //! `RUN`: a container of berth's runtime core on an overlay of the stage's layers; the
 //! overlay's upper directory, once the command exited 0, is the step's layer.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use berth_image::ImageConfig;
 use berth_runtime::logs::read_all;
 use berth_runtime::{ContainerRequest, LogConfig, Rootfs, Stdio};
-use oci_spec::runtime::{Mount as OciMount, MountBuilder};
-use sha2::Digest as _;
+use oci_spec::runtime::{LinuxNamespaceType, MountBuilder};
 
 use crate::instruction::{Command, Run};
-use crate::mount::{MountKind, NetworkMode};
+use crate::mount::NetworkMode;
+use crate::network::RunNetwork;
 use crate::step::{StepError, StepRun, shell_of};
 
 /// How many output lines a failed RUN's error quotes.
@@ -45,90 +45,25 @@ pub(crate) fn argv(config: &ImageConfig, run: &Run) -> Vec<String> {
     }
 }
 
-fn bind(target: &str, source: PathBuf, read_only: bool) -> Result<OciMount, StepError> {
-    let opts = vec![
-        "rbind".to_string(),
-        if read_only { "ro" } else { "rw" }.to_string(),
-    ];
-    MountBuilder::default()
-        .destination(target)
-        .source(source)
-        .typ("bind")
-        .options(opts)
-        .build()
-        .map_err(|_| StepError::UnsupportedMount("bind"))
+/// A fresh number for RUN container ids and secret directories.
+pub(crate) fn next_seq() -> u64 {
+    RUN_SEQ.fetch_add(1, Ordering::Relaxed)
 }
 
-impl StepRun<'_> {
-    /// The `--mount`s as OCI mounts (cache dirs live under the store root).
-    fn mounts(&self, run: &Run) -> Result<Vec<OciMount>, StepError> {
-        let mut out = Vec::new();
-        for m in &run.mounts {
-            let target = m.target.clone().unwrap_or_default();
-            let target = self.scope.word(&target)?;
-            match &m.kind {
-                MountKind::Cache { id, .. } => {
-                    let id = id.clone().unwrap_or_else(|| target.clone());
-                    let name = hex::encode(sha2::Sha256::digest(id.as_bytes()));
-                    let dir = self
-                        .stage
-                        .builder
-                        .store
-                        .root()
-                        .join("build-cache-mounts")
-                        .join(name);
-                    std::fs::create_dir_all(&dir).map_err(|source| StepError::Scratch {
-                        path: dir.clone(),
-                        source,
-                    })?;
-                    out.push(bind(&target, dir, false)?);
-                }
-                MountKind::Tmpfs { size } => {
-                    let mut opts = vec!["nosuid".to_string(), "nodev".to_string()];
-                    if let Some(s) = size {
-                        opts.push(format!("size={s}"));
-                    }
-                    out.push(
-                        MountBuilder::default()
-                            .destination(&target)
-                            .source("tmpfs")
-                            .typ("tmpfs")
-                            .options(opts)
-                            .build()
-                            .map_err(|_| StepError::UnsupportedMount("tmpfs"))?,
-                    );
-                }
-                MountKind::Bind {
-                    source,
-                    from: None,
-                    read_write: false,
-                } => {
-                    let src = self.scope.word(source.as_deref().unwrap_or("."))?;
-                    let entry = self
-                        .stage
-                        .ctx
-                        .resolve(&src)?
-                        .into_iter()
-                        .next()
-                        .ok_or(StepError::UnsupportedMount("bind"))?;
-                    out.push(bind(&target, entry.path, true)?);
-                }
-                MountKind::Bind { .. } => {
-                    return Err(StepError::UnsupportedMount("bind (from= or rw)"));
-                }
-                MountKind::Secret {
-                    required: false, ..
-                }
-                | MountKind::Ssh {
-                    required: false, ..
-                } => {}
-                MountKind::Secret { .. } => return Err(StepError::UnsupportedMount("secret")),
-                MountKind::Ssh { .. } => return Err(StepError::UnsupportedMount("ssh")),
-            }
-        }
-        Ok(out)
+/// Disconnects a RUN container from the build network whatever happens.
+struct Connected<'a> {
+    network: &'a dyn RunNetwork,
+    id: String,
+}
+
+impl Drop for Connected<'_> {
+    fn drop(&mut self) {
+        let _ = self.network.disconnect(&self.id);
     }
 }
+
+/// The host's resolver configuration, shared read-only with steps that have a network.
+const RESOLV_CONF: &str = "/etc/resolv.conf";
 
 /// Removes the RUN container even when the step fails half-way.
 struct ContainerGuard(Option<berth_runtime::Container>);
@@ -164,11 +99,7 @@ pub(crate) fn run(
     }
     let args = argv(config, run);
     let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let id = format!(
-        "build-{}-{}",
-        std::process::id(),
-        RUN_SEQ.fetch_add(1, Ordering::Relaxed)
-    );
+    let id = format!("build-{}-{}", std::process::id(), next_seq());
     let rootfs = Rootfs::Overlay {
         lowerdirs,
         upper: upper.clone(),
@@ -193,17 +124,50 @@ pub(crate) fn run(
         p.set_env(Some(env));
         p.set_cwd(PathBuf::from(cwd));
     }
+    let prepared = step.prepare_mounts(run)?;
+    let mut targets = prepared.targets.clone();
     let mut mounts = req.spec.mounts().clone().unwrap_or_default();
-    mounts.extend(step.mounts(run)?);
+    mounts.extend(prepared.mounts.iter().cloned());
+    let mode = run
+        .network
+        .or(step.stage.req.network)
+        .unwrap_or(NetworkMode::Default);
+    let network = step
+        .stage
+        .builder
+        .network
+        .filter(|_| mode == NetworkMode::Default);
+    if (network.is_some() || mode == NetworkMode::Host) && Path::new(RESOLV_CONF).exists() {
+        mounts.push(
+            MountBuilder::default()
+                .destination(RESOLV_CONF)
+                .source(RESOLV_CONF)
+                .typ("bind")
+                .options(vec!["rbind".to_string(), "ro".to_string()])
+                .build()
+                .map_err(|_| StepError::UnsupportedMount("bind"))?,
+        );
+        targets.push(RESOLV_CONF.to_string());
+    }
     req.spec.set_mounts(Some(mounts));
+    if let Some(p) = req.spec.process_mut()
+        && !prepared.env.is_empty()
+    {
+        let mut env = p.env().clone().unwrap_or_default();
+        env.extend(prepared.env.iter().cloned());
+        p.set_env(Some(env));
+    }
     if !config.config.user.is_empty() {
         req.user = Some(config.config.user.clone());
     }
-    req.netns = match run.network {
-        Some(NetworkMode::None) => None,
-        Some(NetworkMode::Host) => Some(PathBuf::from("/proc/1/ns/net")),
-        Some(NetworkMode::Default) | None => step.stage.req.network.clone(),
-    };
+    // `none` and `default` without a build network: a namespace of its own, loopback only;
+    // `host`: no network namespace of its own, so the builder's (the host's).
+    if mode == NetworkMode::Host
+        && let Some(linux) = req.spec.linux_mut()
+        && let Some(ns) = linux.namespaces_mut()
+    {
+        ns.retain(|n| n.typ() != LinuxNamespaceType::Network);
+    }
     let log = LogConfig {
         path: scratch.join("run.log"),
         max_size: None,
@@ -214,9 +178,30 @@ pub(crate) fn run(
     let container = rt.create(req).map_err(StepError::from)?;
     let guard = ContainerGuard(Some(container));
     let c = guard.0.as_ref().ok_or(StepError::StageNotBuilt)?;
+    let connected = match network {
+        Some(network) => {
+            let pid = c
+                .state()
+                .map_err(StepError::from)?
+                .pid
+                .ok_or_else(|| StepError::Network("the RUN container has no process".into()))?;
+            let netns = PathBuf::from(format!("/proc/{pid}/ns/net"));
+            network
+                .connect(c.id(), &netns)
+                .map_err(StepError::Network)?;
+            Some(Connected {
+                network,
+                id: c.id().to_string(),
+            })
+        }
+        None => None,
+    };
     c.start().map_err(StepError::from)?;
     let status = c.wait().map_err(StepError::from)?;
+    drop(connected);
     drop(guard);
+    drop(prepared);
+    crate::run_mounts::remove_mount_points(&upper, &step.view(), &targets);
     let lines: Vec<String> = read_all(&log)
         .map(|entries| {
             entries

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use berth_image::{Digest, Image, Reference, Store, StoreError};
 
-use crate::builder::{BuildError, BuildRequest, Builder, Event, StepFailed};
+use crate::builder::{BuildError, BuildRequest, Builder, Event, NamedContext, StepFailed};
 use crate::cache::{CacheStore, StepInput, step_key};
 use crate::context::Context;
 use crate::instruction::{Copy, Instruction, Source};
@@ -60,7 +60,35 @@ pub(crate) fn image_by_name(store: &Store, name: &str, pull: bool) -> Result<Ima
     })
 }
 
+/// Where a `FROM name`, `COPY --from=name` or `RUN --mount=from=name` that is not a stage
+/// reads from: a named context's directory, or an image.
+pub(crate) enum Origin {
+    /// An image (a named context's `docker-image://`, else the name itself).
+    Image(Box<Image>),
+    /// A named context's local directory.
+    Dir(PathBuf),
+}
+
 impl StageRun<'_> {
+    /// Resolves a non-stage name through the named contexts, else as an image.
+    pub(crate) fn origin(&self, name: &str, pull: bool) -> Result<Origin, StepError> {
+        let reference = match self.req.contexts.get(name) {
+            Some(NamedContext::Dir(d)) => return Ok(Origin::Dir(d.clone())),
+            Some(NamedContext::Image(r)) => r.as_str(),
+            None => name,
+        };
+        let image = image_by_name(self.builder.store, reference, pull)?;
+        Ok(Origin::Image(Box::new(image)))
+    }
+
+    /// Where `ADD <url>` downloads go for the time of the build.
+    pub(crate) fn downloads(&self) -> PathBuf {
+        self.scratch
+            .parent()
+            .unwrap_or(&self.scratch)
+            .join("downloads")
+    }
+
     fn label(&self) -> String {
         stage_label(self.stage)
     }
@@ -95,8 +123,12 @@ impl StageRun<'_> {
         match &self.graph.bases[self.stage.index] {
             Base::Scratch => Ok((None, "scratch".to_string())),
             Base::Image(name) => {
-                let image =
-                    image_by_name(self.builder.store, name, self.req.pull).map_err(from_err)?;
+                let image = match self.origin(name, self.req.pull).map_err(from_err)? {
+                    Origin::Image(i) => *i,
+                    Origin::Dir(_) => {
+                        return Err(from_err(StepError::FromDirectory(name.clone())));
+                    }
+                };
                 let key = image.id.to_string();
                 Ok((Some(image), key))
             }
@@ -118,25 +150,30 @@ impl StageRun<'_> {
         let paths = self.source_paths(c, scope)?;
         match &c.from {
             None => {
-                let local: Vec<String> = paths
+                let (urls, local): (Vec<String>, Vec<String>) = paths
                     .iter()
-                    .filter(|p| !(is_add && crate::copy::is_url(p)))
                     .cloned()
-                    .collect();
+                    .partition(|p| is_add && crate::copy::is_url(p));
                 parts.push(self.ctx.digest(&local)?);
+                // A remote file's content decides, as a local file's does.
+                let checksum = c.checksum.as_deref().map(|x| scope.word(x)).transpose()?;
+                for url in urls {
+                    let d = crate::download::fetch(&url, &self.downloads(), checksum.as_deref())?;
+                    parts.push(format!("url:{url}:{}:{}", d.sha256, d.mtime));
+                }
             }
             Some(raw) => match self.graph.copy_from[self.stage.index].get(raw) {
                 Some(CopyFrom::Stage(i)) => {
                     let r = self.finished(*i).ok_or(StepError::StageNotBuilt)?;
                     parts.push(r.key);
                 }
-                Some(CopyFrom::Image(name)) => {
-                    parts.push(
-                        image_by_name(self.builder.store, name, false)?
-                            .id
-                            .to_string(),
-                    );
-                }
+                Some(CopyFrom::Image(name)) => match self.origin(name, false)? {
+                    Origin::Image(i) => parts.push(i.id.to_string()),
+                    Origin::Dir(d) => {
+                        parts.push(format!("context:{}", d.display()));
+                        parts.push(Context::open(&d)?.digest(&paths)?);
+                    }
+                },
                 None => return Err(StepError::StageNotBuilt),
             },
         }

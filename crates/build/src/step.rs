@@ -59,11 +59,9 @@ pub enum StepError {
     /// Several sources need a directory destination.
     #[error("with several sources the destination {0:?} must be a directory ending in /")]
     DestNotDir(String),
-    /// `ADD <url>`.
-    #[error(
-        "ADD {0}: downloading URLs is not supported by berth's builder (no network for ADD); download it into the context and ADD the file"
-    )]
-    AddUrl(String),
+    /// `ADD <url>` could not download its file.
+    #[error(transparent)]
+    Download(#[from] crate::download::DownloadError),
     /// An `EXPOSE` value that is not `port[/tcp|udp|sctp]`.
     #[error("invalid port {0:?} (expected PORT or PORT/PROTOCOL)")]
     Port(String),
@@ -81,6 +79,39 @@ pub enum StepError {
     /// A `RUN --mount` type berth's builder does not provide.
     #[error("RUN --mount=type={0} is not supported yet")]
     UnsupportedMount(&'static str),
+    /// `FROM` a named context that is a local directory.
+    #[error(
+        "FROM {0}: the named context {0:?} is a directory; only docker-image:// contexts can be a base"
+    )]
+    FromDirectory(String),
+    /// `RUN --mount=type=secret` without `id` or `target`.
+    #[error("RUN --mount=type=secret needs id= or target=")]
+    SecretId,
+    /// A required secret was not given (`--secret id=...`, Compose `build.secrets`).
+    #[error(
+        "secret {0:?} is required by RUN --mount=type=secret but was not given (berth build --secret id={0},src=PATH)"
+    )]
+    MissingSecret(String),
+    /// A secret's source file could not be read.
+    #[error("reading secret file {path}")]
+    SecretFile {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A required SSH agent was not given.
+    #[error(
+        "SSH agent {0:?} is required by RUN --mount=type=ssh but was not given (berth build --ssh {0} with SSH_AUTH_SOCK set, or --ssh {0}=/path/to/agent.sock)"
+    )]
+    MissingSsh(String),
+    /// The SSH agent socket does not exist.
+    #[error("SSH agent socket {0} does not exist")]
+    SshSocket(PathBuf),
+    /// Connecting a RUN step to the build's network failed.
+    #[error("connecting the RUN container to the build network")]
+    Network(#[source] crate::network::RunNetworkError),
     /// A scratch file of the step could not be written.
     #[error("build scratch directory {path}")]
     Scratch {

@@ -377,3 +377,56 @@ fn onbuild_triggers_run_in_the_child_build_and_are_not_inherited() {
     assert_eq!(f.output(), vec!["triggered".to_string()]);
     assert_eq!(child.config.config.on_build, None);
 }
+
+#[test]
+fn escape_directive_copy_link_chmod_and_a_run_heredoc_build_as_written() {
+    let f = Fixture::new();
+    let ctx = f.context(
+        "escape",
+        &[
+            ("run.sh", "echo linked\n"),
+            (
+                "Dockerfile",
+                "# escape=`\nFROM busybox\nCOPY --link --chmod=0750 run.sh /app/\nRUN echo one > /lines.txt `\n && echo two >> /lines.txt\nRUN <<EOF\necho from-heredoc > /h.txt\nEOF\n",
+            ),
+        ],
+    );
+    let image = f.build(f.request(&ctx)).unwrap();
+    let ran = f.run(
+        &image,
+        Some(&[
+            "sh",
+            "-c",
+            "stat -c '%a' /app/run.sh; sh /app/run.sh; cat /lines.txt /h.txt",
+        ]),
+    );
+    assert_eq!(ran.stdout, "750\nlinked\none\ntwo\nfrom-heredoc\n");
+}
+
+#[test]
+fn a_ten_thousand_file_context_is_copied_whole_and_rebuilt_from_the_cache() {
+    let f = Fixture::new();
+    let ctx = f.context(
+        "big",
+        &[(
+            "Dockerfile",
+            "FROM busybox\nCOPY . /ctx/\nRUN find /ctx -type f | wc -l > /count.txt\n",
+        )],
+    );
+    for d in 0..100 {
+        let sub = ctx.join(format!("d{d:03}"));
+        std::fs::create_dir_all(&sub).unwrap();
+        for n in 0..100 {
+            std::fs::write(sub.join(format!("f{n:03}")), format!("{d}-{n}")).unwrap();
+        }
+    }
+    let image = f.build(f.request(&ctx)).unwrap();
+    // 10,000 files and the Dockerfile.
+    assert_eq!(
+        f.run(&image, Some(&["cat", "/count.txt"])).stdout,
+        "10001\n"
+    );
+    let again = f.build(f.request(&ctx)).unwrap();
+    assert_eq!(again.id, image.id);
+    assert!(f.steps().iter().all(|(_, cached)| *cached));
+}

@@ -8,6 +8,7 @@
 //! containers.
 #![forbid(unsafe_code)]
 
+pub mod build_network;
 pub mod containers;
 pub mod events;
 pub mod stack;

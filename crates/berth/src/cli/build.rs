@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use std::sync::Mutex;
 
 use berth_build::{BuildError, BuildRequest, Builder, DockerfileSource, Event};
+use berth_engine::build_network::BuildNetwork;
 use berth_image::{Reference, Store};
 use berth_runtime::{Runtime, RuntimeConfig};
 
@@ -53,6 +54,20 @@ pub struct BuildArgs {
     /// How to show progress.
     #[arg(long, value_enum, default_value = "auto")]
     progress: ProgressMode,
+    /// A secret for `RUN --mount=type=secret`: `id=ID,src=PATH` or `id=ID,env=VAR`.
+    #[arg(long = "secret", value_name = "id=ID[,src=PATH|,env=VAR]")]
+    secrets: Vec<String>,
+    /// An SSH agent for `RUN --mount=type=ssh`: `default` (`$SSH_AUTH_SOCK`) or `ID=SOCKET`.
+    #[arg(long = "ssh", value_name = "default|ID[=SOCKET]")]
+    ssh: Vec<String>,
+    /// Network of `RUN` steps: `default` (a bridge with outbound access made for the
+    /// build), `none` (loopback only) or `host`.
+    #[arg(long, value_name = "MODE")]
+    network: Option<String>,
+    /// A named context for `FROM`/`COPY --from`/`RUN --mount=from`: `NAME=DIR` or
+    /// `NAME=docker-image://REF`.
+    #[arg(long = "build-context", value_name = "NAME=DIR|docker-image://REF")]
+    build_contexts: Vec<String>,
     /// Print only the image ID (same as `--progress=quiet`).
     #[arg(short, long)]
     quiet: bool,
@@ -119,6 +134,22 @@ fn request(args: &BuildArgs) -> anyhow::Result<BuildRequest> {
         .collect::<Result<_, _>>()?;
     req.no_cache = args.no_cache;
     req.pull = args.pull;
+    let env = |k: &str| std::env::var(k).ok();
+    for s in &args.secrets {
+        let (id, source) = berth_build::secrets::parse_secret(s, env)?;
+        req.secrets.insert(id, source);
+    }
+    for s in &args.ssh {
+        let (id, sock) = berth_build::secrets::parse_ssh(s, env)?;
+        req.ssh.insert(id, sock);
+    }
+    for (name, value) in pairs(&args.build_contexts, false, "--build-context")? {
+        let c = berth_build::NamedContext::parse(&value).map_err(anyhow::Error::msg)?;
+        req.contexts.insert(name, c);
+    }
+    if let Some(n) = &args.network {
+        req.network = Some(berth_build::mount::NetworkMode::parse(n).map_err(anyhow::Error::msg)?);
+    }
     Ok(req)
 }
 
@@ -162,11 +193,16 @@ pub fn run(global: &GlobalArgs, args: &BuildArgs) -> ExitCode {
             steps: Mutex::new(0),
         };
         let show = |e: &Event| plain.show(e);
-        let mut builder = Builder::new(&store, &runtime);
+        let network = BuildNetwork::new(&store.root().join("build-net"));
+        let mut builder = Builder::new(&store, &runtime).network(&network);
         if !quiet {
             builder = builder.progress(&show);
         }
-        builder.build(req)
+        let built = builder.build(req);
+        if let Err(e) = network.close() {
+            eprintln!("berth: removing the build network: {}", error_chain(&e));
+        }
+        built
     });
     match result {
         Ok(Ok(image)) => {
@@ -194,6 +230,116 @@ pub fn run(global: &GlobalArgs, args: &BuildArgs) -> ExitCode {
             ExitCode::from(exit::RUNTIME)
         }
     }
+}
+
+/// Options of `berth stack build`.
+#[derive(Debug, clap::Args)]
+pub struct StackBuildArgs {
+    /// Run every step instead of taking it from the cache.
+    #[arg(long)]
+    no_cache: bool,
+    /// Pull base images even when they are in the store.
+    #[arg(long)]
+    pull: bool,
+    /// A build argument for every service, `KEY=VALUE` (or `KEY` from the environment).
+    #[arg(long = "build-arg", value_name = "KEY[=VALUE]")]
+    build_args: Vec<String>,
+    /// Print only the image IDs.
+    #[arg(short, long)]
+    quiet: bool,
+    /// Services to build (default: every service with a `build:` section).
+    services: Vec<String>,
+}
+
+/// `berth stack build [SERVICE…]`: builds the services' images side by side (one thread
+/// each, all `RUN --network=default` steps on one build bridge), each tagged with its
+/// `image:` (default `<project>-<service>`) and its `build.tags`.
+pub fn stack_build(
+    global: &GlobalArgs,
+    project: &super::project::ProjectArgs,
+    args: &StackBuildArgs,
+) -> anyhow::Result<()> {
+    use berth_engine::stack::{build as stack_build, desired};
+    let project = project.load()?;
+    for s in &args.services {
+        if !project.services.contains_key(s) {
+            anyhow::bail!("no such service: {s}");
+        }
+    }
+    let extra_args = pairs(&args.build_args, true, "--build-arg")?;
+    let mut jobs = Vec::new();
+    for (name, svc) in &project.services {
+        let Some(b) = &svc.build else { continue };
+        if !args.services.is_empty() && !args.services.contains(name) {
+            continue;
+        }
+        let image = desired::image_name(&project.name, name, svc);
+        let mut req = stack_build::request(&project, b, Reference::parse(&image)?);
+        req.args.extend(extra_args.clone());
+        req.no_cache |= args.no_cache;
+        req.pull |= args.pull;
+        jobs.push((name.clone(), image, req));
+    }
+    let (store, runtime) = open(global)?;
+    let network = BuildNetwork::new(&store.root().join("build-net"));
+    let show = |service: &str, e: &Event| match e {
+        Event::Step {
+            stage,
+            number,
+            total,
+            text,
+            cached,
+        } => {
+            let cached = if *cached { " CACHED" } else { "" };
+            eprintln!("[{service}] [{stage} {number}/{total}] {text}{cached}");
+        }
+        Event::Output { stage, line } => eprintln!("[{service}] {stage} | {line}"),
+    };
+    let results: Vec<(String, String, Result<berth_image::Image, BuildError>)> =
+        std::thread::scope(|s| {
+            let handles: Vec<_> = jobs
+                .into_iter()
+                .map(|(name, image, req)| {
+                    let (store, runtime, network, show) = (&store, &runtime, &network, &show);
+                    let quiet = args.quiet;
+                    s.spawn(move || {
+                        let progress = |e: &Event| show(&name, e);
+                        let mut b = Builder::new(store, runtime).network(network);
+                        if !quiet {
+                            b = b.progress(&progress);
+                        }
+                        let built = b.build(req);
+                        (name, image, built)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        (String::new(), String::new(), Err(BuildError::Panicked))
+                    })
+                })
+                .collect()
+        });
+    if let Err(e) = network.close() {
+        eprintln!("berth: removing the build network: {}", error_chain(&e));
+    }
+    let mut failed = Vec::new();
+    for (name, image, result) in results {
+        match result {
+            Ok(i) if args.quiet => println!("{}", i.id),
+            Ok(i) => eprintln!("Built {image} for {name} ({})", i.id.short()),
+            Err(e) => {
+                eprintln!("berth: service {name}: {}", error_chain(&e));
+                failed.push(name);
+            }
+        }
+    }
+    if !failed.is_empty() {
+        anyhow::bail!("building {} failed", failed.join(", "));
+    }
+    Ok(())
 }
 
 /// `berth builder ...`.

@@ -137,6 +137,9 @@ pub struct ImagesArgs {
     /// Show full IDs.
     #[arg(long)]
     pub no_trunc: bool,
+    /// Show the build cache's intermediate step images too.
+    #[arg(short, long)]
+    pub all: bool,
 }
 
 /// `berth tag`.
@@ -312,7 +315,17 @@ fn dispatch(global: &GlobalArgs, command: Commands) -> Result<()> {
         }
         Commands::Image(ImageCommand::History(a)) => history(&store()?, a),
         Commands::Image(ImageCommand::Prune(a)) => {
-            let report = store()?.prune(a.all, &[])?;
+            // The build cache's step images are the builder's, as Docker keeps its build
+            // cache out of `image prune`: `builder prune` removes them.
+            let store = store()?;
+            let cached = berth_build::cache::CacheStore::open(store.root())?.manifests()?;
+            let keep: Vec<_> = store
+                .list()?
+                .into_iter()
+                .filter(|i| cached.contains(&i.manifest_digest.to_string()))
+                .map(|i| i.id.clone())
+                .collect();
+            let report = store.prune(a.all, &keep)?;
             if !report.images_removed.is_empty() {
                 println!("Deleted Images:");
                 for id in &report.images_removed {
@@ -386,8 +399,21 @@ fn emit(text: &str) -> Result<()> {
     }
 }
 
+/// The images `berth images` shows: without `-a`, untagged step images the build cache
+/// keeps are left out (Docker's intermediate images); `builder prune` removes them.
+fn listed(store: &Store, all: bool) -> Result<Vec<Image>> {
+    let mut list = store.list()?;
+    if !all {
+        let cached = berth_build::cache::CacheStore::open(store.root())?.manifests()?;
+        list.retain(|i| {
+            !(i.references.is_empty() && cached.contains(&i.manifest_digest.to_string()))
+        });
+    }
+    Ok(list)
+}
+
 fn images(store: &Store, a: ImagesArgs) -> Result<()> {
-    let list = store.list()?;
+    let list = listed(store, a.all)?;
     let id = |i: &Image| {
         if a.no_trunc {
             i.id.to_string()

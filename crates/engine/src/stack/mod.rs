@@ -16,7 +16,7 @@
 //! Progress is reported as [`Progress`] values on a channel (the daemon streams them as
 //! NDJSON).
 
-mod build;
+pub mod build;
 pub mod desired;
 mod down;
 mod execute;

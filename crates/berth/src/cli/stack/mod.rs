@@ -92,6 +92,8 @@ enum StackCommand {
     Pull(services::ImagesArgs),
     /// Push the images of the stack's built services.
     Push(services::ImagesArgs),
+    /// Build the images of services with a `build:` section, in parallel.
+    Build(super::build::StackBuildArgs),
 }
 
 /// Commands taking service names.
@@ -163,6 +165,7 @@ pub fn run(global: &GlobalArgs, project: &ProjectArgs, args: StackArgs) -> std::
         StackCommand::Port(a) => ps::port(global, project, &a),
         StackCommand::Images(a) => ps::images(global, project, &a),
         StackCommand::Watch(a) => watch::watch(global, project, &a),
+        StackCommand::Build(a) => super::build::stack_build(global, project, &a),
     };
     super::finish(result)
 }
