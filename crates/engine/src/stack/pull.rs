@@ -139,7 +139,7 @@ impl Stacks {
             (ImageStep::Use, Some(i), _) => Ok(i),
             (ImageStep::Build, _, Some(b)) => {
                 progress.send(Progress::image(&image, Status::Building));
-                let req = super::build::request(&project, b, reference);
+                let req = super::build::request(project, b, reference);
                 let built = super::build::build(&self.images, self.containers.runtime(), req)
                     .map_err(|e| failed(format!("build {image}: {}", chain(&e))))?;
                 progress.send(Progress::image(&image, Status::Built));
