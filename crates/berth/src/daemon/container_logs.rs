@@ -12,6 +12,7 @@ use axum::http::header;
 use axum::response::Response;
 use berth_engine::containers::logs::{self, LogReader};
 use berth_engine::containers::{Containers, runtime_id};
+use berth_engine::events::{EventFilter, EventType, Subscription};
 use berth_runtime::Status;
 use berth_runtime::logs::{LogEntry, Stream};
 use tokio::sync::watch;
@@ -22,7 +23,8 @@ use super::error::ApiError;
 use crate::api::containers::{LogLine, LogsQuery};
 use crate::api::{self, NDJSON};
 
-/// How often a followed log is read again.
+/// How often a followed log is read again while the container runs (its exit is not waited
+/// for: the `die` event ends the wait at once).
 const LOG_POLL: Duration = Duration::from_millis(50);
 
 /// `GET /v1/containers/{id}/logs?follow=&tail=&since=`: the recorded output as NDJSON
@@ -47,6 +49,19 @@ pub async fn logs(
         .transpose()
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let doc = find(&state, key).await?.doc;
+    // Subscribed before the first look at the container, so its `die` cannot be missed. Without
+    // a subscription the feed still ends, one poll later.
+    let exits = if q.follow {
+        state
+            .engine
+            .events(EventFilter {
+                since: None,
+                until: None,
+            })
+            .ok()
+    } else {
+        None
+    };
     let mut reader = LogReader::new(&doc.log_path);
     let (first, reader) = tokio::task::spawn_blocking(move || {
         let entries = reader.read_new();
@@ -65,6 +80,7 @@ pub async fn logs(
         containers: state.containers.clone(),
         id: doc.id,
         shutdown: state.shutdown.clone(),
+        exits,
     };
     Response::builder()
         .header(header::CONTENT_TYPE, NDJSON)
@@ -90,6 +106,22 @@ struct LogFeed {
     containers: Containers,
     id: String,
     shutdown: watch::Receiver<bool>,
+    /// Live events, to notice the container's exit without waiting for the next poll.
+    exits: Option<Subscription>,
+}
+
+/// Resolves when the container `id` dies; never without a subscription.
+async fn died(sub: &mut Option<Subscription>, id: &str) {
+    if let Some(s) = sub.as_mut() {
+        while let Some(ev) = s.next().await {
+            if ev.kind == EventType::Container && ev.action == "die" && ev.id == id {
+                return;
+            }
+        }
+        // The bus is gone: polling alone decides from now on.
+        *sub = None;
+    }
+    std::future::pending::<()>().await
 }
 
 impl LogFeed {
@@ -143,6 +175,7 @@ impl LogFeed {
                 if self.pending.is_empty() {
                     tokio::select! {
                         _ = tokio::time::sleep(LOG_POLL) => {}
+                        _ = died(&mut self.exits, &self.id) => {}
                         _ = self.shutdown.wait_for(|stop| *stop) => self.follow = false,
                     }
                 }
