@@ -105,12 +105,14 @@ pub(super) async fn blocking_create(
     Ok(blocking(move || h.block_on(c.create(&opts))).await??)
 }
 
-/// [`blocking_stop`] for a container removed next (its network goes with the removal).
+/// [`blocking_stop`] for a container removed next (its network goes with the removal);
+/// its `pre_stop` hooks run first, as for a stop.
 pub(super) async fn blocking_halt(
     c: &Containers,
     id: &str,
     grace: Duration,
 ) -> Result<(), StackError> {
+    super::hooks::pre_stop(c, id, grace).await;
     let (c, id) = (c.clone(), id.to_owned());
     blocking(move || c.halt(&id, grace)).await??;
     Ok(())
