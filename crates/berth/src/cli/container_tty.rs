@@ -20,13 +20,13 @@
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
-use std::path::{Path, PathBuf};
-use tokio::net::UnixListener;
+use std::path::Path;
 
 use berth_runtime::console::receive_fd;
 use nix::sys::termios::{SetArg, cfmakeraw, tcgetattr, tcsetattr};
 
 use super::container::CliError;
+use super::pid_socket::PidSocket;
 
 /// Copies our terminal's size to the container's on every `SIGWINCH`, until aborted.
 fn follow_window_size(master: OwnedFd) -> tokio::task::JoinHandle<()> {
@@ -45,39 +45,17 @@ pub type Accepting = tokio::task::JoinHandle<Result<(Console, OwnedFd), CliError
 
 /// A listening console socket, removed when dropped.
 #[derive(Debug)]
-pub struct Console {
-    listener: UnixListener,
-    path: PathBuf,
-}
-
-impl Drop for Console {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
-    }
-}
-
-fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> CliError + 'a {
-    move |source| CliError::Io {
-        op,
-        path: path.display().to_string(),
-        source,
-    }
-}
+pub struct Console(PidSocket);
 
 impl Console {
-    /// Listens on `<run_dir>/console-<pid>.sock` (short enough for a socket path); call
-    /// within the tokio runtime.
+    /// Listens on `<run_dir>/console-<pid>.sock`; call within the tokio runtime.
     pub fn listen(run_dir: &Path) -> Result<Console, CliError> {
-        std::fs::create_dir_all(run_dir).map_err(io("create directory", run_dir))?;
-        let path = run_dir.join(format!("console-{}.sock", std::process::id()));
-        let _ = std::fs::remove_file(&path);
-        let listener = UnixListener::bind(&path).map_err(io("listen on", &path))?;
-        Ok(Console { listener, path })
+        PidSocket::listen(run_dir, "console").map(Console)
     }
 
     /// The socket's path, for the runtime.
     pub fn path(&self) -> &Path {
-        &self.path
+        self.0.path()
     }
 
     /// Starts waiting for the terminal, before the container is created: the moment the
@@ -85,21 +63,10 @@ impl Console {
     /// (which would otherwise see a 0x0 terminal).
     pub fn accept(self) -> Accepting {
         tokio::spawn(async move {
-            let (conn, _) = self
-                .listener
-                .accept()
-                .await
-                .map_err(io("accept on", &self.path))?;
-            let conn = conn
-                .into_std()
-                .and_then(|c| c.set_nonblocking(false).map(|()| c))
-                .map_err(io("accept on", &self.path))?;
+            let conn = self.0.accept_one().await?;
             // The runtime connects only to send the terminal: it is already there.
-            let master = receive_fd(&conn).map_err(|e| CliError::Io {
-                op: "receive the terminal on",
-                path: self.path.display().to_string(),
-                source: std::io::Error::other(e.to_string()),
-            })?;
+            let master =
+                receive_fd(&conn).map_err(|e| self.0.error("receive the terminal on", e))?;
             let _ = berth_runtime::sys::copy_window_size(std::io::stdin().as_fd(), master.as_fd());
             Ok((self, master))
         })
@@ -142,7 +109,7 @@ impl Console {
             let mut to_container = File::from(
                 master
                     .try_clone()
-                    .map_err(io("duplicate the terminal of", &self.path))?,
+                    .map_err(|e| self.0.error("duplicate the terminal of", e))?,
             );
             // Blocks on our input until it ends; the process exits without waiting for it.
             std::thread::spawn(move || {

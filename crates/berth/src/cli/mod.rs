@@ -25,6 +25,7 @@ mod image;
 mod image_format;
 mod image_progress;
 mod image_registry;
+mod pid_socket;
 pub mod project;
 
 /// Exit codes shared by every command, documented in the README.
