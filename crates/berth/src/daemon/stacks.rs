@@ -42,6 +42,17 @@ pub fn routes() -> Router<AppState> {
         .route(paths::STACK_ACTION, post(action))
 }
 
+/// Refuses a stack file sent to another stack's route.
+pub(super) fn same_project(project: &berth_compose::Project, name: &str) -> Result<(), ApiError> {
+    if project.name != name {
+        return Err(ApiError::bad_request(format!(
+            "project {:?} sent to the route of {name:?}",
+            project.name
+        )));
+    }
+    Ok(())
+}
+
 fn open(state: &AppState) -> Result<Stacks, ApiError> {
     Stacks::new(&state.containers).map_err(|e| ApiError::internal(e.to_string()))
 }
@@ -182,12 +193,7 @@ async fn up(
     body: Result<Json<UpRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(req) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    if req.project.name != name {
-        return Err(ApiError::bad_request(format!(
-            "project {:?} sent to the route of {name:?}",
-            req.project.name
-        )));
-    }
+    same_project(&req.project, &name)?;
     let opts = req.options().map_err(ApiError::bad_request)?;
     let stacks = open(&state)?;
     stream(name, move |progress| async move {
@@ -228,12 +234,7 @@ async fn run(
     body: Result<Json<RunRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(req) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    if req.project.name != name {
-        return Err(ApiError::bad_request(format!(
-            "project {:?} sent to the route of {name:?}",
-            req.project.name
-        )));
-    }
+    same_project(&req.project, &name)?;
     let stacks = open(&state)?;
     stream(name, move |progress| async move {
         let opts = OneOffOptions {

@@ -26,12 +26,7 @@ pub async fn watch(
     body: Result<Json<WatchRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(req) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    if req.project.name != name {
-        return Err(ApiError::bad_request(format!(
-            "project {:?} sent to the route of {name:?}",
-            req.project.name
-        )));
-    }
+    super::stacks::same_project(&req.project, &name)?;
     // Rule problems are the request's fault: answer them before streaming.
     let rules = watch::rules::compile(&req.project, &req.services)
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
