@@ -284,6 +284,7 @@ impl<'a> Builder<'a> {
 
     /// Builds the image `req` describes; tags it only if every step succeeded.
     pub fn build(&self, req: BuildRequest) -> Result<Image, BuildError> {
+        crate::run::remove_orphans(self.runtime);
         let df = Self::dockerfile(&req)?;
         let graph_err = |source| BuildError::Graph {
             path: df.path.clone(),

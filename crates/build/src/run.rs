@@ -50,6 +50,41 @@ pub(crate) fn next_seq() -> u64 {
     RUN_SEQ.fetch_add(1, Ordering::Relaxed)
 }
 
+/// The id of a RUN container of this process (`build-<pid>-<n>`).
+fn run_container_id() -> String {
+    format!("build-{}-{}", std::process::id(), next_seq())
+}
+
+/// Removes the RUN containers of builds that were killed: `build-<pid>-<n>` whose process is
+/// gone (a SIGKILLed build runs no destructor, and the container's monitor outlives it). A
+/// container of a live build, this one's included, is left alone. Returns how many went.
+pub(crate) fn remove_orphans(runtime: &berth_runtime::Runtime) -> usize {
+    let Ok(states) = runtime.list() else {
+        return 0;
+    };
+    let mut removed = 0;
+    for state in states {
+        let Some(pid) = state
+            .id
+            .strip_prefix("build-")
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        // Best effort: a leftover that cannot be removed must not stop this build.
+        if let Ok(c) = runtime.load(&state.id)
+            && c.delete(true).is_ok()
+        {
+            removed += 1;
+        }
+    }
+    removed
+}
+
 /// Disconnects a RUN container from the build network whatever happens.
 struct Connected<'a> {
     network: &'a dyn RunNetwork,
@@ -99,7 +134,7 @@ pub(crate) fn run(
     }
     let args = argv(config, run);
     let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let id = format!("build-{}-{}", std::process::id(), next_seq());
+    let id = run_container_id();
     let rootfs = Rootfs::Overlay {
         lowerdirs,
         upper: upper.clone(),

@@ -430,3 +430,62 @@ fn a_ten_thousand_file_context_is_copied_whole_and_rebuilt_from_the_cache() {
     assert_eq!(again.id, image.id);
     assert!(f.steps().iter().all(|(_, cached)| *cached));
 }
+
+#[test]
+fn the_next_build_removes_the_run_container_a_killed_build_left_running() {
+    let f = Fixture::new();
+    // What a SIGKILLed build leaves: its RUN container `build-<pid>-<n>` still running under its
+    // monitor, and no process <pid>. A real container, named as the builder names them, of a
+    // process that has exited.
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    gone.wait().unwrap();
+    let id = format!("build-{}-7", gone.id());
+    let rootfs = f.tmp.path().join("busybox-rootfs");
+    let req = berth_runtime::ContainerRequest::new(
+        id.clone(),
+        &["sleep", "100"],
+        berth_runtime::Rootfs::Path(rootfs),
+    );
+    let c = f.runtime.create(req).unwrap();
+    c.start().unwrap();
+    let pid = c.state().unwrap().pid.unwrap();
+    // Whatever the outcome, the test leaves no container running.
+    struct Remove<'a>(&'a berth_runtime::Runtime, Vec<String>);
+    impl Drop for Remove<'_> {
+        fn drop(&mut self) {
+            for id in &self.1 {
+                if let Ok(c) = self.0.load(id) {
+                    let _ = c.delete(true);
+                }
+            }
+        }
+    }
+    let own = format!("build-{}-999", std::process::id());
+    let _remove = Remove(&f.runtime, vec![id.clone(), own.clone()]);
+    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
+    // A live build's container is not touched: this process's own ids are left alone.
+    let _mine = f
+        .runtime
+        .create(berth_runtime::ContainerRequest::new(
+            own.clone(),
+            &["true"],
+            berth_runtime::Rootfs::Path(f.tmp.path().join("busybox-rootfs")),
+        ))
+        .unwrap();
+
+    let ctx = f.context("next", &[("Dockerfile", "FROM busybox\nRUN true\n")]);
+    f.build(f.request(&ctx)).unwrap();
+
+    assert!(
+        f.runtime.load(&id).is_err(),
+        "the orphan RUN container {id} is still there"
+    );
+    let alive =
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "));
+    assert!(!alive, "the orphan's process {pid} still runs");
+    assert!(
+        f.runtime.load(&own).is_ok(),
+        "a live build's container went"
+    );
+    mine.delete(true).unwrap();
+}
