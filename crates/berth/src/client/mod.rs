@@ -207,8 +207,19 @@ impl Client {
         path: &str,
         body: Option<Vec<u8>>,
     ) -> Result<T, ClientError> {
+        let body = self.bytes(method, path, body).await?;
+        serde_json::from_slice(&body).map_err(|e| ClientError::Decode(format!("{path}: {e}")))
+    }
+
+    /// Sends a request and collects the whole answer.
+    async fn bytes(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<Bytes, ClientError> {
         let response = self.send(method, path, body).await?;
-        let body = response
+        Ok(response
             .into_body()
             .collect()
             .await
@@ -216,8 +227,7 @@ impl Client {
                 socket: self.socket.clone(),
                 source,
             })?
-            .to_bytes();
-        serde_json::from_slice(&body).map_err(|e| ClientError::Decode(format!("{path}: {e}")))
+            .to_bytes())
     }
 
     /// `GET path`, decoding a JSON answer.
@@ -248,17 +258,7 @@ impl Client {
 
     /// `GET path`, the answer's raw bytes (a tar archive).
     pub async fn get_bytes(&self, path: &str) -> Result<Vec<u8>, ClientError> {
-        let response = self.send(Method::GET, path, None).await?;
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|source| ClientError::Http {
-                socket: self.socket.clone(),
-                source,
-            })?
-            .to_bytes();
-        Ok(body.to_vec())
+        Ok(self.bytes(Method::GET, path, None).await?.to_vec())
     }
 
     /// `PUT path` with a raw body (a tar archive), decoding a JSON answer.

@@ -63,6 +63,7 @@ impl Stacks {
                 .cloned()
                 .collect()
         };
+        let pre_stop = super::hooks::recorded_pre_stop(&self.containers, project);
         let permits = Semaphore::new(8);
         let results = futures::future::join_all(services.iter().map(|service| {
             let mine: Vec<&StackContainer> =
@@ -74,6 +75,7 @@ impl Stacks {
                 .collect();
             let tx = &stopped_tx[service];
             let permits = &permits;
+            let hooks = pre_stop.get(service).map_or(&[][..], Vec::as_slice);
             async move {
                 for mut rx in waits {
                     let _ = rx.wait_for(|s| *s).await;
@@ -86,7 +88,7 @@ impl Stacks {
                     let name = &c.info.doc.name;
                     progress.send(Progress::container(&c.service, name, Status::Stopping));
                     let grace = grace(opts.timeout, c.info.doc.stop_timeout);
-                    blocking_halt(&self.containers, &c.info.doc.id, grace).await?;
+                    blocking_halt(&self.containers, &c.info, hooks, grace).await?;
                     progress.send(Progress::container(&c.service, name, Status::Stopped));
                     Ok::<(), StackError>(())
                 }))

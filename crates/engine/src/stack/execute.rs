@@ -106,14 +106,15 @@ pub(super) async fn blocking_create(
 }
 
 /// [`blocking_stop`] for a container removed next (its network goes with the removal);
-/// its `pre_stop` hooks run first, as for a stop.
+/// `pre_stop` (its service's hooks, resolved by the caller) run first, as for a stop.
 pub(super) async fn blocking_halt(
     c: &Containers,
-    id: &str,
+    info: &crate::containers::ContainerInfo,
+    pre_stop: &[berth_compose::model::ServiceHook],
     grace: Duration,
 ) -> Result<(), StackError> {
-    super::hooks::pre_stop(c, id, grace).await;
-    let (c, id) = (c.clone(), id.to_owned());
+    super::hooks::pre_stop_with(c, info, pre_stop, grace).await;
+    let (c, id) = (c.clone(), info.doc.id.clone());
     blocking(move || c.halt(&id, grace)).await??;
     Ok(())
 }

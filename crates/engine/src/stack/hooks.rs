@@ -42,30 +42,59 @@ pub(super) async fn post_start(
 /// (none for a container of no stack, or one that is not running), for at most `grace`:
 /// a hook still running then is ended by the stop that follows.
 pub(super) async fn pre_stop(c: &Containers, id: &str, grace: std::time::Duration) {
-    if tokio::time::timeout(grace, pre_stop_hooks(c, id))
-        .await
-        .is_err()
-    {
-        tracing::warn!("pre_stop hooks of {id} still running after {grace:?}: stopping it");
-    }
+    let Ok(info) = c.find(id) else { return };
+    let hooks = applied(c, &info).map(|s| s.pre_stop).unwrap_or_default();
+    pre_stop_with(c, &info, &hooks, grace).await;
 }
 
-async fn pre_stop_hooks(c: &Containers, id: &str) {
-    let Ok(info) = c.find(id) else { return };
-    if !info.is_running() {
+/// The `pre_stop` hooks the last `up` applied, by service of `project`: read once for an
+/// operation on many containers (`down`), instead of once per container.
+pub(super) fn recorded_pre_stop(
+    c: &Containers,
+    project: &str,
+) -> std::collections::BTreeMap<String, Vec<ServiceHook>> {
+    c.engine()
+        .store()
+        .get::<StackDoc>(project)
+        .ok()
+        .flatten()
+        .map(|doc| {
+            doc.services
+                .into_iter()
+                .filter_map(|(name, r)| Some((name, r.applied?.service.pre_stop)))
+                .filter(|(_, hooks)| !hooks.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Runs `hooks` as the `pre_stop` hooks of the container `info` if it runs, for at most
+/// `grace`.
+pub(super) async fn pre_stop_with(
+    c: &Containers,
+    info: &ContainerInfo,
+    hooks: &[ServiceHook],
+    grace: std::time::Duration,
+) {
+    if hooks.is_empty() || !info.is_running() {
         return;
     }
-    let hooks = applied(c, &info).map(|s| s.pre_stop).unwrap_or_default();
     let service = info
         .doc
         .labels
         .get(labels::SERVICE)
         .cloned()
         .unwrap_or_default();
-    for hook in &hooks {
-        if let Err(e) = run(c, &service, &info.doc.id, "pre_stop", hook).await {
-            tracing::warn!("{}", crate::error_chain(&e));
+    let run_all = async {
+        for hook in hooks {
+            if let Err(e) = run(c, &service, &info.doc.id, "pre_stop", hook).await {
+                tracing::warn!("{}", crate::error_chain(&e));
+            }
         }
+    };
+    if tokio::time::timeout(grace, run_all).await.is_err() {
+        let id = &info.doc.id;
+        tracing::warn!("pre_stop hooks of {id} still running after {grace:?}: stopping it");
     }
 }
 
