@@ -18,8 +18,6 @@ use crate::instruction::{Copy, Instruction, Source};
 use crate::layer::{Ownership, TarWriter};
 use crate::overlay::ReadOnlyMount;
 use crate::rootfs::{absolute, names_dir};
-use crate::stage::Origin;
-use crate::stage_graph::CopyFrom;
 use crate::step::{StepError, StepRun};
 use crate::substitute::expand_heredoc;
 
@@ -250,23 +248,7 @@ pub(crate) fn copy(
     let src_ctx: &Context = match &cp.from {
         None => run.stage.ctx,
         Some(raw) => {
-            let layers = match run.stage.graph.copy_from[run.stage.stage.index].get(raw) {
-                Some(CopyFrom::Stage(i)) => run
-                    .stage
-                    .done
-                    .lock()
-                    .ok()
-                    .and_then(|d| d.get(i).cloned())
-                    .ok_or(StepError::StageNotBuilt)?
-                    .image
-                    .map(|i| i.snapshots())
-                    .unwrap_or_default(),
-                Some(CopyFrom::Image(name)) => match run.stage.origin(name, false)? {
-                    Origin::Image(i) => i.snapshots(),
-                    Origin::Dir(d) => vec![d],
-                },
-                None => return Err(StepError::StageNotBuilt),
-            };
+            let layers = run.layers_of(raw)?;
             let m = ReadOnlyMount::new(&layers, &run.scratch.join("from"))?;
             from_ctx = Context::with_ignore(m.path(), DockerIgnore::default())?;
             _mount = Some(m);

@@ -125,8 +125,8 @@ fn copy_tree(from: &Path, to: &Path) -> Result<(), StepError> {
 }
 
 impl StepRun<'_> {
-    /// The layers of a `from=` stage or image.
-    fn layers_of(&self, raw: &str) -> Result<Vec<PathBuf>, StepError> {
+    /// The layers of a `from=` stage or image (`RUN --mount from=`, `COPY --from`).
+    pub(crate) fn layers_of(&self, raw: &str) -> Result<Vec<PathBuf>, StepError> {
         match self.stage.graph.copy_from[self.stage.stage.index].get(raw) {
             Some(CopyFrom::Stage(i)) => Ok(self
                 .stage

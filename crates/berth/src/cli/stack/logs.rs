@@ -122,13 +122,7 @@ pub fn logs(global: &GlobalArgs, project: &ProjectArgs, args: &LogsArgs) -> anyh
     super::super::block_on(async move {
         let list = select(super::containers(global, &name).await?, &args.services)?;
         let printer = Printer::new(&list, !args.no_log_prefix, args.timestamps);
-        let mut readers: Vec<(StackContainer, LogReader)> = list
-            .into_iter()
-            .map(|c| {
-                let r = LogReader::new(std::path::Path::new(&c.container.log_path));
-                (c, r)
-            })
-            .collect();
+        let mut readers = readers(list);
         let keep = |e: &LogEntry| match since {
             None => true,
             Some(t) => {
@@ -204,17 +198,21 @@ async fn follow(
     }
 }
 
+/// A log reader for each container, from the start of its log.
+fn readers(list: Vec<StackContainer>) -> Vec<(StackContainer, LogReader)> {
+    list.into_iter()
+        .map(|c| {
+            let r = LogReader::new(std::path::Path::new(&c.container.log_path));
+            (c, r)
+        })
+        .collect()
+}
+
 /// The log stream of an attached `up`: until every container has exited (`false`) or
 /// Ctrl-C (`true`).
 pub async fn attach(global: &GlobalArgs, name: &str, services: &[String]) -> anyhow::Result<bool> {
     let list = select(super::containers(global, name).await?, services)?;
     let printer = Printer::new(&list, true, false);
-    let mut readers: Vec<(StackContainer, LogReader)> = list
-        .into_iter()
-        .map(|c| {
-            let r = LogReader::new(std::path::Path::new(&c.container.log_path));
-            (c, r)
-        })
-        .collect();
+    let mut readers = readers(list);
     follow(&mut readers, &printer, Some((global, name))).await
 }
