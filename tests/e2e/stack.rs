@@ -15,7 +15,7 @@ use berth_tests::eventually;
 use crate::run::Env;
 
 /// A project directory with `compose.yaml` in the env's temporary directory.
-fn project(e: &Env, name: &str, yaml: &str) -> PathBuf {
+pub(crate) fn project(e: &Env, name: &str, yaml: &str) -> PathBuf {
     let dir = e.env.dir().join(name);
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("compose.yaml"), yaml).unwrap();
@@ -23,7 +23,7 @@ fn project(e: &Env, name: &str, yaml: &str) -> PathBuf {
 }
 
 /// `berth -f <dir>/compose.yaml <args>`: exit code, stdout, stderr.
-fn stack(e: &Env, dir: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+pub(crate) fn stack(e: &Env, dir: &Path, args: &[&str]) -> (Option<i32>, String, String) {
     let file = dir.join("compose.yaml");
     let mut all = vec!["-f", file.to_str().unwrap()];
     all.extend_from_slice(args);

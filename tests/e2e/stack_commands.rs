@@ -12,27 +12,8 @@ use berth_tests::eventually;
 
 use crate::run::Env;
 
-/// A project directory with `compose.yaml` in the env's temporary directory.
-fn project(e: &Env, name: &str, yaml: &str) -> PathBuf {
-    let dir = e.env.dir().join(name);
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("compose.yaml"), yaml).unwrap();
-    dir
-}
-
-/// `berth -f <dir>/compose.yaml <args>`: exit code, stdout, stderr.
-fn stack(e: &Env, dir: &Path, args: &[&str]) -> (Option<i32>, String, String) {
-    let file = dir.join("compose.yaml");
-    let mut all = vec!["-f", file.to_str().unwrap()];
-    all.extend_from_slice(args);
-    e.run(&all)
-}
-
-fn stack_ok(e: &Env, dir: &Path, args: &[&str]) -> String {
-    let (code, out, err) = stack(e, dir, args);
-    assert_eq!(code, Some(0), "berth {args:?} failed: {err}");
-    out
-}
+use crate::stack::{project, stack};
+use crate::watch::stack_ok;
 
 /// `stack ps [-a] --format json` as sorted (name, service, state).
 fn ps(e: &Env, dir: &Path, all: bool) -> Vec<(String, String, String)> {

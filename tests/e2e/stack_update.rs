@@ -5,25 +5,13 @@
 //! keep serving.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::run::Env;
 
-fn write_project(e: &Env, name: &str, yaml: &str) -> PathBuf {
-    let dir = e.env.dir().join(name);
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("compose.yaml"), yaml).unwrap();
-    dir
-}
-
-fn stack(e: &Env, dir: &Path, args: &[&str]) -> (Option<i32>, String, String) {
-    let file = dir.join("compose.yaml");
-    let mut all = vec!["-f", file.to_str().unwrap()];
-    all.extend_from_slice(args);
-    e.run(&all)
-}
+use crate::stack::{project, stack};
 
 /// `stack ps -a --format json` as (name, state, health, id), sorted by name.
 fn replicas(e: &Env, dir: &Path) -> Vec<(String, String, String, String)> {
@@ -108,7 +96,7 @@ fn up_while_probing(e: &Env, dir: &Path) -> ((Option<i32>, String, String), usiz
 #[test]
 fn a_start_first_update_keeps_a_healthy_replica_and_a_failing_one_is_rolled_back() {
     let e = Env::new("stack_rolling_update");
-    let dir = write_project(&e, "rolling", &yaml("1", PASSES, "start-first"));
+    let dir = project(&e, "rolling", &yaml("1", PASSES, "start-first"));
     let (code, _, err) = stack(&e, &dir, &["up", "-d", "--wait"]);
     assert_eq!(code, Some(0), "{err}");
     // The stack document keeps secret bytes for rollbacks: only root reads its directory.

@@ -5,7 +5,7 @@
 //! `berth cp` copies both ways without a container symlink ever reaching the host. Watch
 //! lines are read from `berth watch --json`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use berth_tests::eventually;
@@ -15,19 +15,12 @@ use crate::run::Env;
 
 pub(crate) const WAIT: Duration = Duration::from_secs(20);
 
-pub(crate) fn project(e: &Env, name: &str, yaml: &str) -> PathBuf {
-    let dir = e.env.dir().join(name);
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("compose.yaml"), yaml).unwrap();
-    dir
-}
+pub(crate) use crate::stack::project;
 
+/// `berth -f <dir>/compose.yaml <args>`, which must succeed: its output.
 pub(crate) fn stack_ok(e: &Env, dir: &Path, args: &[&str]) -> String {
-    let file = dir.join("compose.yaml");
-    let mut all = vec!["-f", file.to_str().unwrap()];
-    all.extend_from_slice(args);
-    let (code, out, err) = e.run(&all);
-    assert_eq!(code, Some(0), "berth {all:?} failed: {err}");
+    let (code, out, err) = crate::stack::stack(e, dir, args);
+    assert_eq!(code, Some(0), "berth {args:?} failed: {err}");
     out
 }
 
